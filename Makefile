@@ -1,0 +1,51 @@
+# Every target sets itself up: a fresh clone needs only `make train` or `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+# Installed before the package so that its `torch>=2.4` range is already satisfied.
+# Override for another build, e.g. make train TORCH_SPEC="torch==2.13.0 --index-url ...".
+TORCH_SPEC ?= torch==2.13.0
+EXTRAS ?= dev,sweep
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+ARGS ?=
+PYTEST_ARGS ?=
+SWEEP ?= compare_quick
+RUNS ?= $(lastword $(sort $(wildcard outputs/multirun/*)))
+
+.PHONY: setup train test test-all sweep report tensorboard bench lint clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH_SPEC)
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+train: setup
+	$(PY) -m imdb_lm.train $(ARGS)
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-all: setup
+	$(PY) -m pytest -m "slow or not slow" $(PYTEST_ARGS)
+
+sweep: setup
+	$(PY) -m imdb_lm.train experiment=$(SWEEP) --multirun $(ARGS)
+
+report: setup
+	$(PY) -m imdb_lm.report $(RUNS) $(ARGS)
+
+tensorboard: setup
+	$(VENV)/bin/tensorboard --logdir outputs $(ARGS)
+
+bench: setup
+	$(PY) -m imdb_lm.bench $(ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf .cache outputs/runs outputs/multirun

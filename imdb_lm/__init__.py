@@ -1,0 +1,3 @@
+"""imdb_lm: recurrent networks trained from scratch vs fine-tuned transformers on IMDB sentiment."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,107 @@
+"""Both tokenizers, one interface: text -> ids truncated to `max_length` (head, tail or head_tail).
+
+Recurrent models use a word-level tokenizer trained on the train split only (`tokenizers`);
+transformers use the checkpoint's pretrained tokenizer with its special tokens kept around the
+truncated text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+from imdb_lm.errors import UserError
+
+TRUNCATIONS = ("head", "tail", "head_tail")
+PAD, UNK = "[PAD]", "[UNK]"
+
+
+def truncate(ids: list[int], limit: int, mode: str) -> list[int]:
+    """Keep `limit` ids: the start, the end, or both (a quarter head, the rest tail, as Sun et al.
+    2019 found best for long IMDB reviews: 128 + 382 of 510)."""
+    if len(ids) <= limit:
+        return ids
+    if mode == "head":
+        return ids[:limit]
+    if mode == "tail":
+        return ids[len(ids) - limit:]
+    if mode == "head_tail":
+        head = limit // 4
+        return ids[:head] + ids[len(ids) - (limit - head):]
+    raise UserError(f"data.truncation={mode!r} is unknown; choose one of {', '.join(TRUNCATIONS)}")
+
+
+class WordTokenizer:
+    """Lower-cased word and punctuation tokens; id 0 is padding, 1 unknown."""
+
+    def __init__(self, tokenizer: Tokenizer, max_length: int, truncation: str):
+        self.tokenizer, self.max_length, self.truncation = tokenizer, max_length, truncation
+        self.pad_id = tokenizer.token_to_id(PAD)
+        self.vocab_size = tokenizer.get_vocab_size()
+
+    @classmethod
+    def train(cls, texts, vocab_size: int, min_freq: int, max_length: int, truncation: str) -> WordTokenizer:
+        tok = Tokenizer(models.WordLevel(unk_token=UNK))
+        tok.normalizer = normalizers.Sequence([normalizers.NFD(), normalizers.Lowercase(), normalizers.StripAccents()])
+        tok.pre_tokenizer = pre_tokenizers.Whitespace()
+        trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_freq,
+                                            special_tokens=[PAD, UNK], show_progress=False)
+        tok.train_from_iterator(texts, trainer=trainer, length=len(texts))
+        return cls(tok, max_length, truncation)
+
+    @classmethod
+    def load(cls, path: str | Path, max_length: int, truncation: str) -> WordTokenizer:
+        return cls(Tokenizer.from_file(str(path)), max_length, truncation)
+
+    def save(self, path: str | Path) -> None:
+        self.tokenizer.save(str(path))
+
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        encoded = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        return [truncate(e.ids, self.max_length, self.truncation) or [self.tokenizer.token_to_id(UNK)]
+                for e in encoded]
+
+    def tokens(self, ids: list[int]) -> list[str]:
+        return [self.tokenizer.id_to_token(i) for i in ids]
+
+
+class PretrainedTokenizer:
+    """A checkpoint's own tokenizer; special tokens wrap the text after truncation."""
+
+    def __init__(self, source: str, max_length: int, truncation: str, **load_kwargs):
+        from transformers import AutoTokenizer
+
+        self.hf = AutoTokenizer.from_pretrained(source, **load_kwargs)
+        limit = getattr(self.hf, "model_max_length", None)
+        if limit and limit < 1_000_000 and max_length > limit:
+            raise UserError(f"data.max_length={max_length} exceeds what this checkpoint allows ({limit}); "
+                            f"set data.max_length<={limit}")
+        self.prefix, self.suffix = self._special_frame()
+        if max_length <= len(self.prefix) + len(self.suffix):
+            raise UserError(f"data.max_length={max_length} leaves no room for text after the "
+                            f"{len(self.prefix) + len(self.suffix)} special tokens; raise it")
+        self.max_length, self.truncation = max_length, truncation
+        self.pad_id = self.hf.pad_token_id if self.hf.pad_token_id is not None else 0
+        self.vocab_size = len(self.hf)
+
+    def _special_frame(self) -> tuple[list[int], list[int]]:
+        """The special ids placed before and after a single text, found by encoding a probe word."""
+        plain = self.hf("movie", add_special_tokens=False)["input_ids"]
+        framed = self.hf("movie", add_special_tokens=True)["input_ids"]
+        for start in range(len(framed) - len(plain) + 1):
+            if framed[start:start + len(plain)] == plain:
+                return framed[:start], framed[start + len(plain):]
+        return [], []
+
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        backend = getattr(self.hf, "backend_tokenizer", None)
+        if backend is not None:
+            raw = [e.ids for e in backend.encode_batch(list(texts), add_special_tokens=False)]
+        else:
+            raw = self.hf(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+        room = self.max_length - len(self.prefix) - len(self.suffix)
+        return [self.prefix + truncate(ids, room, self.truncation) + self.suffix for ids in raw]
+
+    def tokens(self, ids: list[int]) -> list[str]:
+        return self.hf.convert_ids_to_tokens(ids)

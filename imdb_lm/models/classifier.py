@@ -1,0 +1,95 @@
+"""Shared LightningModule base: loss, steps, optimizer and scheduler wiring.
+
+Metrics and timing live in MetricsTimingCallback (callbacks.py), fed by what the steps return, so
+both model families are measured by the same code.
+"""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+
+from imdb_lm.errors import UserError
+
+SCHEDULERS = ("none", "linear_warmup", "cosine")
+
+
+class SequenceClassifier(L.LightningModule):
+    family = "base"
+
+    def __init__(self, optimizer: dict | None = None, scheduler: dict | None = None):
+        super().__init__()
+        self.optimizer_cfg = dict(optimizer or {"_target_": "torch.optim.AdamW", "lr": 1e-3})
+        self.scheduler_cfg = dict(scheduler or {"name": "none"})
+        lr = self.optimizer_cfg.get("lr")
+        if not isinstance(lr, int | float) or lr <= 0:
+            raise UserError(f"optimizer.lr={lr} must be a positive number")
+        if self.scheduler_cfg.get("name", "none") not in SCHEDULERS:
+            raise UserError(f"scheduler.name={self.scheduler_cfg.get('name')!r} is unknown; "
+                            f"choose one of {', '.join(SCHEDULERS)}")
+
+    # subclasses map a padded batch to logits [batch, 2]
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _shared_step(self, batch: dict) -> dict:
+        logits = self(batch["input_ids"], batch["attention_mask"], batch["lengths"]).float()
+        loss = F.cross_entropy(logits, batch["labels"])
+        return {"loss": loss, "logits": logits.detach(), "labels": batch["labels"], "index": batch["index"],
+                "tokens": batch["lengths"].sum()}
+
+    def training_step(self, batch: dict, batch_idx: int) -> dict:
+        return self._shared_step(batch)
+
+    def validation_step(self, batch: dict, batch_idx: int) -> dict:
+        return self._shared_step(batch)
+
+    def test_step(self, batch: dict, batch_idx: int) -> dict:
+        return self._shared_step(batch)
+
+    def predict_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        logits = self(batch["input_ids"], batch["attention_mask"], batch["lengths"]).float()
+        return logits.softmax(-1)[:, 1]
+
+    # ---- optimisation ---------------------------------------------------------------------
+    def _param_groups(self) -> list[dict]:
+        """No weight decay on biases, norms and embeddings' padding-free scale parameters."""
+        decay, no_decay = [], []
+        for name, param in self.named_parameters():
+            if not param.requires_grad:
+                continue
+            is_norm_or_bias = param.ndim < 2 or "norm" in name.lower() or name.endswith(".bias")
+            (no_decay if is_norm_or_bias else decay).append(param)
+        wd = self.optimizer_cfg.get("weight_decay", 0.0) or 0.0
+        return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
+
+    def configure_optimizers(self):
+        cfg = {k: v for k, v in self.optimizer_cfg.items() if k != "weight_decay"}
+        cfg["_partial_"] = True
+        optimizer = instantiate(cfg)(self._param_groups())
+        name = self.scheduler_cfg.get("name", "none")
+        if name == "none":
+            return optimizer
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = int(self.scheduler_cfg.get("warmup_ratio", 0.1) * total)
+        min_ratio = float(self.scheduler_cfg.get("min_lr_ratio", 0.0))
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / (warmup + 1)
+            progress = min(1.0, (step - warmup) / max(1, total - warmup))
+            if name == "cosine":
+                return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+            return min_ratio + (1 - min_ratio) * (1 - progress)
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def count_parameters(self) -> dict:
+        total = sum(p.numel() for p in self.parameters())
+        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        return {"total": total, "trainable": trainable}

@@ -1,0 +1,95 @@
+"""RecurrentClassifier: rnn | lstm | gru with embeddings trained from scratch.
+
+Padding never changes a review's output, without packing: right padding cannot reach the forward
+direction's states at real positions, and the backward direction runs on each review reversed
+within its own length (then reversed back), so it starts at the review's real last token. Pooling
+masks padded positions. (Packing was ~10x slower than padded calls on CPU here; on CUDA cuDNN is
+fast either way.)
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from imdb_lm.errors import UserError
+from imdb_lm.models.classifier import SequenceClassifier
+
+CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+POOLINGS = ("last", "max", "mean")
+
+
+def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each sequence's first `length` steps; padding stays at the end. x: [B, T, ...]."""
+    steps = torch.arange(x.shape[1], device=x.device)[None, :]
+    lengths = lengths.to(x.device)[:, None]
+    index = torch.where(steps < lengths, lengths - 1 - steps, steps)
+    return x.gather(1, index[..., None].expand_as(x)) if x.ndim == 3 else x.gather(1, index)
+
+
+class RecurrentClassifier(SequenceClassifier):
+    family = "recurrent"
+
+    def __init__(self, vocab_size: int, pad_id: int = 0, cell: str = "gru", embedding_dim: int = 128,
+                 hidden_size: int = 128, num_layers: int = 1, bidirectional: bool = True,
+                 dropout: float = 0.3, embedding_dropout: float = 0.3, pooling: str = "max",
+                 optimizer: dict | None = None, scheduler: dict | None = None):
+        super().__init__(optimizer, scheduler)
+        if cell not in CELLS:
+            raise UserError(f"model.cell={cell!r} is unknown; choose one of {', '.join(CELLS)}")
+        if pooling not in POOLINGS:
+            raise UserError(f"model.pooling={pooling!r} is unknown; choose one of {', '.join(POOLINGS)}")
+        for name, value in (("embedding_dim", embedding_dim), ("hidden_size", hidden_size),
+                            ("num_layers", num_layers)):
+            if not isinstance(value, int) or value <= 0:
+                raise UserError(f"model.{name}={value} must be a positive integer")
+        self.save_hyperparameters(logger=False)
+        self.cell, self.pooling, self.bidirectional = cell, pooling, bidirectional
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
+        self.embedding_dropout = nn.Dropout(embedding_dropout)
+        directions = 2 if bidirectional else 1
+        kwargs = {"nonlinearity": "tanh"} if cell == "rnn" else {}
+        self.forward_layers = nn.ModuleList()
+        self.backward_layers = nn.ModuleList()
+        for layer in range(num_layers):
+            size_in = embedding_dim if layer == 0 else hidden_size * directions
+            self.forward_layers.append(CELLS[cell](size_in, hidden_size, batch_first=True, **kwargs))
+            if bidirectional:
+                self.backward_layers.append(CELLS[cell](size_in, hidden_size, batch_first=True, **kwargs))
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden_size * directions, 2)
+
+    def encode(self, embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Per-position hidden states [B, T, H*directions] from embeddings [B, T, E]."""
+        x = embedded
+        for layer, forward_rnn in enumerate(self.forward_layers):
+            if layer > 0:
+                x = self.dropout(x)
+            out, _ = forward_rnn(x)
+            if self.bidirectional:
+                back, _ = self.backward_layers[layer](reverse_within_length(x, lengths))
+                out = torch.cat([out, reverse_within_length(back, lengths)], dim=-1)
+            x = out
+        return x
+
+    def pool(self, states: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if self.pooling == "max":
+            return states.masked_fill(~mask[..., None], torch.finfo(states.dtype).min).amax(dim=1)
+        if self.pooling == "mean":
+            return (states * mask[..., None]).sum(1) / lengths.clamp(min=1)[:, None].to(states.dtype)
+        # last: forward direction at the last real token; backward direction at position 0
+        last = (lengths - 1).clamp(min=0).to(states.device)
+        rows = torch.arange(states.shape[0], device=states.device)
+        if not self.bidirectional:
+            return states[rows, last]
+        hidden = states.shape[-1] // 2
+        return torch.cat([states[rows, last, :hidden], states[:, 0, hidden:]], dim=-1)
+
+    def forward_embedded(self, embedded: torch.Tensor, attention_mask: torch.Tensor,
+                         lengths: torch.Tensor) -> torch.Tensor:
+        """Logits from embeddings: the entry point for embedding-level attribution methods."""
+        states = self.encode(self.embedding_dropout(embedded), lengths)
+        return self.head(self.dropout(self.pool(states, attention_mask.bool(), lengths)))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.forward_embedded(self.embedding(input_ids), attention_mask, lengths)

@@ -1,0 +1,43 @@
+"""TransformerClassifier: any Hugging Face encoder checkpoint with a sequence-classification head."""
+
+from __future__ import annotations
+
+import torch
+from transformers import AutoConfig, AutoModelForSequenceClassification
+
+from imdb_lm.models.classifier import SequenceClassifier
+from imdb_lm.models.pretrained import resolve_checkpoint
+
+
+class TransformerClassifier(SequenceClassifier):
+    family = "transformer"
+
+    def __init__(self, pretrained: str = "bundled", attn_implementation: str = "sdpa",
+                 classifier_dropout: float | None = None, gradient_checkpointing: bool = False,
+                 optimizer: dict | None = None, scheduler: dict | None = None,
+                 vocab_size: int | None = None, pad_id: int | None = None):
+        super().__init__(optimizer, scheduler)
+        self.save_hyperparameters(logger=False)
+        ckpt = resolve_checkpoint(pretrained)
+        config = AutoConfig.from_pretrained(ckpt.source, num_labels=2, **ckpt.kwargs())
+        if classifier_dropout is not None:
+            config.classifier_dropout = classifier_dropout
+        try:
+            self.model = AutoModelForSequenceClassification.from_pretrained(
+                ckpt.source, config=config, attn_implementation=attn_implementation, **ckpt.kwargs())
+        except (ValueError, ImportError):  # an architecture without SDPA support: use its default
+            self.model = AutoModelForSequenceClassification.from_pretrained(ckpt.source, config=config,
+                                                                            **ckpt.kwargs())
+        if gradient_checkpointing:
+            self.model.gradient_checkpointing_enable()
+
+    def embeddings(self) -> torch.nn.Module:
+        return self.model.get_input_embeddings()
+
+    def forward_embedded(self, embedded: torch.Tensor, attention_mask: torch.Tensor,
+                         lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits from word embeddings (position/type embeddings are still added inside)."""
+        return self.model(inputs_embeds=embedded, attention_mask=attention_mask).logits
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits

@@ -1,0 +1,73 @@
+"""The per-run results contract: `metrics.json` and `predictions.csv`, written and read here only.
+
+Training writes them; evaluation, explanation and reporting read them through this module.
+Writes are atomic (temporary file + rename) so a killed process never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+METRICS_FILE = "metrics.json"
+PREDICTIONS_FILE = "predictions.csv"
+STATUSES = ("completed", "failed", "diverged", "interrupted")
+REQUIRED = ("schema_version", "status", "model", "hparams", "splits", "metrics", "timing", "env")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_metrics(run_dir: str | Path, record: dict[str, Any]) -> Path:
+    record = {"schema_version": SCHEMA_VERSION, **record}
+    if record.get("status") not in STATUSES:
+        raise ValueError(f"status must be one of {STATUSES}, got {record.get('status')!r}")
+    missing = [k for k in REQUIRED if k not in record]
+    if missing:
+        raise ValueError(f"metrics record lacks {missing}")
+    path = Path(run_dir) / METRICS_FILE
+    _atomic_write(path, json.dumps(record, indent=2, sort_keys=False, default=str))
+    return path
+
+
+def read_metrics(path: str | Path) -> dict[str, Any]:
+    """Read a run's record, given its folder or the file itself."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / METRICS_FILE
+    record = json.loads(path.read_text(encoding="utf-8"))
+    if record.get("schema_version") != SCHEMA_VERSION:
+        raise ValueError(f"{path}: schema_version {record.get('schema_version')} is not {SCHEMA_VERSION}")
+    missing = [k for k in REQUIRED if k not in record]
+    if missing:
+        raise ValueError(f"{path}: lacks {missing}")
+    record["run_dir"] = str(path.parent)
+    return record
+
+
+def write_predictions(run_dir: str | Path, hashes: list[str], labels: list[int], probs: list[float]) -> Path:
+    """Test predictions keyed by review hash, for paired tests between runs on the same reviews."""
+    lines = ["review_hash,label,prob_pos"]
+    lines += [f"{h},{int(y)},{float(p):.6f}" for h, y, p in zip(hashes, labels, probs, strict=True)]
+    path = Path(run_dir) / PREDICTIONS_FILE
+    _atomic_write(path, "\n".join(lines) + "\n")
+    return path
+
+
+def read_predictions(run_dir: str | Path) -> dict[str, tuple[int, float]]:
+    with (Path(run_dir) / PREDICTIONS_FILE).open(encoding="utf-8") as fh:
+        return {row["review_hash"]: (int(row["label"]), float(row["prob_pos"])) for row in csv.DictReader(fh)}
