@@ -17,10 +17,12 @@ from torch.utils.data import Dataset, Sampler
 class TokenizedReviews(Dataset):
     """Token ids, labels and review hashes held in memory (faster than per-row Arrow reads)."""
 
-    def __init__(self, input_ids: list[list[int]], labels: list[int], hashes: list[str]):
+    def __init__(self, input_ids: list[list[int]], labels: list[int], hashes: list[str],
+                 texts: list[str] | None = None):
         self.input_ids = [torch.tensor(ids, dtype=torch.long) for ids in input_ids]
         self.labels = labels
         self.hashes = hashes
+        self.texts = texts
         self.lengths = [len(ids) for ids in input_ids]
 
     def __len__(self) -> int:

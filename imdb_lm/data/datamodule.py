@@ -28,7 +28,7 @@ from imdb_lm.data.tokenize import TRUNCATIONS, PretrainedTokenizer, WordTokenize
 from imdb_lm.errors import UserError
 from imdb_lm.models.pretrained import resolve_checkpoint
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 SPLITS = ("train", "val", "test")
 TOKENIZERS = ("word", "pretrained")
 
@@ -116,7 +116,7 @@ class IMDBDataModule(L.LightningDataModule):
                 tokenizer.save(tmp / "tokenizer.json")
             for name, ds in split.items():
                 ds = ds.map(lambda b: {"input_ids": tokenizer.encode(b["text"])}, batched=True,
-                            batch_size=1000, remove_columns=["text"], desc=f"tokenize {name}")
+                            batch_size=1000, desc=f"tokenize {name}")
                 ds.save_to_disk(str(tmp / name))
             meta = {"spec": self.cache_spec(), "fingerprints": splits_mod.fingerprints(split),
                     "counts": {n: len(ds) for n, ds in split.items()}}
@@ -153,7 +153,8 @@ class IMDBDataModule(L.LightningDataModule):
         self.tokenizer = self._load_tokenizer(folder)
         for name in SPLITS:
             ds = datasets.load_from_disk(str(folder / name))
-            self.datasets[name] = TokenizedReviews(ds["input_ids"], list(ds["label"]), list(ds["hash"]))
+            self.datasets[name] = TokenizedReviews(ds["input_ids"], list(ds["label"]), list(ds["hash"]),
+                                                   list(ds["text"]))
 
     @property
     def vocab_size(self) -> int:
@@ -165,6 +166,10 @@ class IMDBDataModule(L.LightningDataModule):
 
     def hashes(self, split: str) -> list[str]:
         return self.datasets[split].hashes
+
+    def texts(self, split: str) -> list[str]:
+        """The cleaned review texts (for showing reviews; models see only `input_ids`)."""
+        return self.datasets[split].texts
 
     def save_tokenizer(self, run_dir: str | Path) -> None:
         """Keep the vocabulary with the run so a checkpoint can be used without the cache."""
