@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from imdb_lm.callbacks import MetricsTimingCallback
 from imdb_lm.data.splits import RULE as SPLIT_RULE
 from imdb_lm.errors import UserError
+from imdb_lm.models.pretrained import resolve_checkpoint
 from imdb_lm.results import write_metrics, write_predictions
 from imdb_lm.runinfo import env_record
 
@@ -68,6 +69,9 @@ def run(cfg: DictConfig) -> float | None:
     # Denormal floats in BPTT gradients made CPU backward ~10x slower here; flushing them is harmless.
     torch.set_flush_denormal(True)
 
+    if cfg.data.tokenizer == "pretrained":
+        # An unreachable checkpoint must fail before any data work, not after minutes of it.
+        resolve_checkpoint(cfg.data.pretrained)
     datamodule = instantiate(cfg.data)
     cache_hit = datamodule.cache_hit
     datamodule.prepare_data()

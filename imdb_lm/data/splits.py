@@ -68,15 +68,15 @@ def frozen_split(parts: dict[str, datasets.Dataset], val_fraction: float = 0.1,
     """Apply the rule. With an official test part (hf, aclimdb) it is kept as test, val is carved
     from train by the same rule, and train reviews whose text is also in test are dropped."""
     train = _with_hash(parts["train"])
-    hashes, labels = list(train["hash"]), list(train["label"])
     if "test" in parts:
         test = _with_hash(parts["test"])
         in_test = set(test["hash"])
-        split_of = _assign(hashes, labels, {"val": val_fraction})
-        split_of = [None if h in in_test else s for h, s in zip(hashes, split_of, strict=True)]
+        train = train.filter(lambda batch: [h not in in_test for h in batch["hash"]], batched=True)
+        split_of = _assign(list(train["hash"]), list(train["label"]), {"val": val_fraction})
         return {"train": train.select([i for i, s in enumerate(split_of) if s == "train"]),
                 "val": train.select([i for i, s in enumerate(split_of) if s == "val"]),
                 "test": test}
+    hashes, labels = list(train["hash"]), list(train["label"])
     split_of = _assign(hashes, labels, {"val": val_fraction, "test": test_fraction})
     return {name: train.select([i for i, s in enumerate(split_of) if s == name])
             for name in ("train", "val", "test")}
