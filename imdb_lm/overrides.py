@@ -57,8 +57,9 @@ def _compose(overrides: list[str]):
         return compose("train", overrides=overrides, return_hydra_config=True)
 
 
-def resume_arguments(cfg) -> list[str]:
-    """What resume=auto means for this config, as overrides (empty: start a new run)."""
+def resume_arguments(cfg) -> list[str] | None:
+    """What resume=auto means for this config, as overrides: [] starts a new run, None means the
+    config's latest run already finished (nothing to do)."""
     from omegaconf import OmegaConf
 
     from imdb_lm.resume import config_key, latest_run, runs_root
@@ -66,14 +67,21 @@ def resume_arguments(cfg) -> list[str]:
     hydra_cfg = OmegaConf.to_container(cfg.hydra, resolve=False)
     roots = [runs_root(hydra_cfg["run"]["dir"]), runs_root(hydra_cfg["sweep"]["dir"])]
     previous = latest_run(roots, config_key(cfg))
-    if previous is None or previous.finished or not previous.resumable:
-        return [] if previous is None or not previous.finished else ["resume=auto"]
-    print(f"resume=auto: continuing {previous.run_dir} from {previous.checkpoint}")
-    return [f"ckpt_path={previous.checkpoint}", f"hydra.run.dir={previous.run_dir}"]
+    if previous is not None and previous.finished:
+        print(f"resume=auto: the latest run of this config, {previous.run_dir.resolve()}, already "
+              f"finished ({previous.status}); nothing to resume")
+        return None
+    if previous is None or not previous.resumable:
+        print("resume=auto: no interrupted run of this config; starting a new one")
+        return []
+    run_dir, checkpoint = previous.run_dir.resolve(), previous.checkpoint.resolve()
+    print(f"resume=auto: continuing {run_dir} from {checkpoint}")
+    return [f"ckpt_path={checkpoint}", f"hydra.run.dir={run_dir}"]
 
 
-def check_train_argv(argv: list[str]) -> list[str]:
-    """Validate `python -m imdb_lm.train` arguments; return them (resume=auto made explicit)."""
+def check_train_argv(argv: list[str]) -> list[str] | None:
+    """Validate `python -m imdb_lm.train` arguments; return them with resume=auto made explicit,
+    or None when there is nothing to run (resume=auto and the run already finished)."""
     if any(arg.split("=", 1)[0] in HYDRA_FLAGS for arg in argv):
         return argv
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -97,9 +105,8 @@ def check_train_argv(argv: list[str]) -> list[str]:
     validate_config(cfg)
     if cfg.get("resume") == "auto":
         extra = resume_arguments(cfg)
-        if extra and extra[0].startswith("ckpt_path="):
-            return [a for a in argv if a.split("=", 1)[0] != "resume"] + extra
-        if not extra:  # nothing to continue: a fresh run (its children must not look again)
-            print("resume=auto: no interrupted run of this config; starting a new one")
-            return [a for a in argv if a.split("=", 1)[0] != "resume"]
+        if extra is None:
+            return None
+        # Explicit from here on, so Lightning's child processes do not search again.
+        return [a for a in argv if a.split("=", 1)[0] != "resume"] + extra
     return argv

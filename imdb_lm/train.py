@@ -82,6 +82,7 @@ def run(cfg: DictConfig) -> float | None:
     if plan.finished is not None:
         print(f"resume=auto: the latest run of this config, {plan.finished.run_dir}, already finished "
               f"({plan.finished.status}); nothing to resume")
+        discard_unstarted_run(cfg.paths.run_dir)  # this job's own, empty folder
         return plan.finished.best_val_acc
     if plan.run_dir is not None:  # continue in the interrupted run's own folder
         cfg.paths.run_dir = str(plan.run_dir)
@@ -218,8 +219,10 @@ def main(cfg: DictConfig) -> float | None:
 
 if __name__ == "__main__":
     try:  # bad overrides get one line before Hydra starts; resume=auto picks its run folder
-        sys.argv[1:] = check_train_argv(sys.argv[1:])
+        argv = check_train_argv(sys.argv[1:])
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
-    main()
+    if argv is not None:  # None: resume=auto found the run already finished
+        sys.argv[1:] = argv
+        main()

@@ -49,6 +49,12 @@ class BucketBatchSampler(Sampler[list[int]]):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    @property
+    def sampler(self) -> _EpochSetter:
+        """Lightning calls `set_epoch` on `batch_sampler.sampler` (the DistributedSampler convention),
+        not on the batch sampler itself; without this every epoch would repeat epoch 0's order."""
+        return _EpochSetter(self)
+
     def _all_batches(self) -> list[list[int]]:
         n = len(self.lengths)
         if not self.shuffle:  # evaluation: one global sort gives the least padding
@@ -115,6 +121,14 @@ class ResumableDataLoader(DataLoader):
     def load_state_dict(self, state: dict) -> None:
         self.batch_sampler.set_epoch(state["epoch"])
         self.batch_sampler.resume_at(state["epoch"], state["batches_done"])
+
+
+class _EpochSetter:
+    def __init__(self, target: BucketBatchSampler):
+        self.target = target
+
+    def set_epoch(self, epoch: int) -> None:
+        self.target.set_epoch(epoch)
 
 
 class PadCollate:
