@@ -22,7 +22,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from imdb_lm.errors import UserError
-from imdb_lm.rundirs import is_locked
+from imdb_lm.rundirs import is_locked, write_text_atomic
 
 KEY_FILE = "config_key.txt"
 LAST_CHECKPOINT = "checkpoints/last.ckpt"
@@ -51,7 +51,7 @@ def config_key(cfg: DictConfig) -> str:
 
 
 def write_key(run_dir: Path, key: str) -> None:
-    (run_dir / KEY_FILE).write_text(key + "\n")
+    write_text_atomic(run_dir / KEY_FILE, key + "\n")
 
 
 def runs_root(dir_template: str) -> Path:

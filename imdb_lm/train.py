@@ -40,7 +40,7 @@ from imdb_lm.resume import (
     run_meta,
     write_key,
 )
-from imdb_lm.rundirs import acquire, discard_unstarted_run, run_lock
+from imdb_lm.rundirs import acquire, discard_unstarted_run, run_lock, write_text_atomic
 from imdb_lm.runinfo import env_record
 from imdb_lm.validate import validate_config
 
@@ -120,7 +120,7 @@ def _run(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> float | None:
     if trainer.is_global_zero:
         write_key(run_dir, config_key(cfg))
         datamodule.save_tokenizer(run_dir)
-        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     hparams = flat_hparams(cfg)
 
     def make_record(status: str, checkpoint: str, test: dict, latency: dict, error: str | None = None) -> dict:

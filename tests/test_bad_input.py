@@ -7,6 +7,9 @@ import pytest
 from conftest import TINY, run_cli, run_dirs
 from reliability_args import TINY_GRU
 
+from imdb_lm.errors import UserError
+from imdb_lm.overrides import check_train_argv
+
 
 def assert_refused(proc, *expected: str) -> None:
     assert proc.returncode != 0
@@ -30,13 +33,25 @@ def refuse(tmp_path, *args: str, cache=None):
     return proc, cache
 
 
+# Through the real CLI: one line on stderr, exit code 2, no folder, no cache.
 @pytest.mark.parametrize(("args", "expected"), [
     (["model=foo"], ["model=foo", "choose one of", "bigru", "transformer"]),
-    (["optimizer=bar"], ["optimizer=bar", "adam, adamw, rmsprop, sgd"]),
-    (["--multirun", "optimizer=adam,bar"], ["optimizer=bar", "choose one of"]),
+    (["--multirun", "optimizer=adam,bar"], ["optimizer=bar", "adam, adamw, rmsprop, sgd"]),
     (["optimizer.lr=0"], ["optimizer.lr=0", "positive"]),
-    (["optimizer.lr=-0.001"], ["optimizer.lr=-0.001", "positive"]),
     (["data.batch_size=0"], ["data.batch_size=0", "positive integer"]),
+])
+def test_cli_refuses_bad_option_in_one_line_before_writing(tmp_path, args, expected):
+    proc, cache = refuse(tmp_path, *args)
+    assert_refused(proc, *expected)
+    assert proc.returncode == 2
+    assert_nothing_written(tmp_path, cache)
+
+
+# The same check the CLI runs before Hydra starts (check_train_argv), called directly: no process
+# start-up per case. It raises the UserError that the CLI prints as its one line.
+@pytest.mark.parametrize(("args", "expected"), [
+    (["optimizer=bar"], ["optimizer=bar", "adam, adamw, rmsprop, sgd"]),
+    (["optimizer.lr=-0.001"], ["optimizer.lr=-0.001", "positive"]),
     (["data.batch_size=-8"], ["data.batch_size=-8", "positive integer"]),
     (["data.max_length=4"], ["data.max_length=4", "too small"]),
     (["model=transformer", "data.max_length=1024"], ["data.max_length=1024", "data.max_length<=512"]),
@@ -44,14 +59,21 @@ def refuse(tmp_path, *args: str, cache=None):
     (["data.source=aclimdb"], ["data.source=aclimdb needs data.path"]),
     (["model=bert_base"], ["model.pretrained=google-bert/bert-base-uncased", "unreachable", "model=transformer"]),
     (["optimizer.lrr=0.1"], ["optimizer.lrr", "+optimizer.lrr=0.1"]),
+    (["data.max_length=[1"], ["cannot parse the overrides"]),
     (["resume=yes"], ["resume=yes", "resume=auto"]),
     (["ckpt_path=missing.ckpt"], ["ckpt_path=missing.ckpt", "no such file"]),
 ])
-def test_bad_option_is_refused_before_anything_is_written(tmp_path, args, expected):
-    proc, cache = refuse(tmp_path, *args)
-    assert_refused(proc, *expected)
-    assert proc.returncode == 2
-    assert_nothing_written(tmp_path, cache)
+def test_bad_option_is_refused_before_hydra_starts(tmp_path, monkeypatch, args, expected):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("IMDB_LM_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(UserError) as err:
+        check_train_argv([*TINY, *args])
+    message = str(err.value)
+    assert "\n" not in message
+    for text in expected:
+        assert text in message, message
+    assert_nothing_written(tmp_path, tmp_path / "cache")
 
 
 CSV_CASES = {
@@ -80,14 +102,17 @@ def gru_checkpoint(tmp_path_factory, cache_dir):
     return run_dir / "checkpoints" / "last.ckpt"
 
 
+TRANSFORMER = [*TINY, "model=transformer", "logger=none", "callbacks.lr_monitor=null"]
+
+
 @pytest.mark.parametrize(("args", "expected"), [
-    (["model=transformer"], ["is a recurrent model (gru)", "transformer model", "use model=gru"]),
-    (["data.vocab_size=500"], ["different vocabulary"]),
-    (["data.val_limit=64"], ["split fingerprint mismatch (val)"]),
-    (["model.hidden_size=32"], ["weights do not fit", "model.*"]),
-])
+    (TRANSFORMER, ["is a recurrent model (gru)", "transformer model", "use model=gru"]),
+    ([*TINY_GRU, "data.vocab_size=500"], ["different vocabulary"]),
+    ([*TINY_GRU, "data.val_limit=64"], ["split fingerprint mismatch (val)"]),
+    ([*TINY_GRU, "model.hidden_size=32"], ["weights do not fit", "model.*"]),
+], ids=["family", "vocabulary", "split", "architecture"])
 def test_checkpoint_that_does_not_fit_is_refused(tmp_path, cache_dir, gru_checkpoint, args, expected):
-    proc = run_cli("imdb_lm.train", *TINY_GRU, "trainer.max_epochs=1", *args, f"ckpt_path={gru_checkpoint}",
+    proc = run_cli("imdb_lm.train", *args, "trainer.max_epochs=1", f"ckpt_path={gru_checkpoint}",
                    cwd=tmp_path, cache=cache_dir, check=False, timeout=300)
     assert_refused(proc, f"ckpt_path={gru_checkpoint}", *expected)
     assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("*.json"))

@@ -183,7 +183,10 @@ class IMDBDataModule(L.LightningDataModule):
     def save_tokenizer(self, run_dir: str | Path) -> None:
         """Keep the vocabulary with the run so a checkpoint can be used without the cache."""
         if self.tokenizer_kind == "word":
-            self.tokenizer.save(Path(run_dir) / "tokenizer.json")
+            target = Path(run_dir) / "tokenizer.json"
+            tmp = target.with_name(f".{target.name}.tmp")  # a killed write never leaves half a file
+            self.tokenizer.save(tmp)
+            os.replace(tmp, target)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         data = self.datasets[split]
