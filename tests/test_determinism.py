@@ -1,7 +1,11 @@
-"""seed= makes CPU runs repeatable and trainer.deterministic=true is honoured."""
+"""seed= makes CPU runs repeatable and trainer.deterministic=true is honoured.
+
+Slow (three trainings); the default suite covers repeatability through tests/test_resume.py, whose
+uninterrupted and interrupted-then-resumed runs with one seed end with identical weights."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from conftest import load_metrics, run_cli, run_dirs
 from reliability_args import TINY_GRU
@@ -15,6 +19,7 @@ def train(cwd, cache, *args):
     return load_metrics(run_dir), weights
 
 
+@pytest.mark.slow
 def test_same_seed_same_run_other_seed_other_run(tmp_path, cache_dir):
     first, w1 = train(tmp_path / "a", cache_dir, "seed=7")
     second, w2 = train(tmp_path / "b", cache_dir, "seed=7")
