@@ -19,8 +19,10 @@ import hydra
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import get_class, instantiate
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
@@ -29,7 +31,7 @@ from imdb_lm.callbacks import MetricsTimingCallback
 from imdb_lm.data.splits import RULE as SPLIT_RULE
 from imdb_lm.errors import UserError
 from imdb_lm.interrupt import GracefulInterrupt, RunInterrupted
-from imdb_lm.overrides import check_train_argv
+from imdb_lm.overrides import check_train_argv, one_line
 from imdb_lm.results import write_metrics, write_predictions
 from imdb_lm.resume import (
     LAST_CHECKPOINT,
@@ -85,6 +87,8 @@ def run(cfg: DictConfig) -> float | None:
         discard_unstarted_run(cfg.paths.run_dir)  # this job's own, empty folder
         return plan.finished.best_val_acc
     if plan.run_dir is not None:  # continue in the interrupted run's own folder
+        print(f"resume=auto: continuing {plan.run_dir} from {plan.ckpt_path}")
+        write_text_atomic(Path(cfg.paths.run_dir) / "resumed_in.txt", f"{plan.run_dir}\n")
         cfg.paths.run_dir = str(plan.run_dir)
     run_dir = Path(cfg.paths.run_dir)
     if not plan.rank_zero:  # Lightning's child processes: rank zero holds the lock
@@ -116,7 +120,12 @@ def _run(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> float | None:
     interrupt = GracefulInterrupt(run_dir / LAST_CHECKPOINT)
     callbacks += [ResumeState(meta), interrupt]
     loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    if not loggers:  # logger=none: Lightning refuses a learning-rate monitor without a logger
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    try:
+        trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    except InstantiationException as err:  # e.g. trainer.devices=5 on a 2-core CPU, a bad precision
+        raise UserError(f"trainer: {one_line(err.__cause__ or err)}; fix the trainer.* override") from None
     if trainer.is_global_zero:
         write_key(run_dir, config_key(cfg))
         datamodule.save_tokenizer(run_dir)

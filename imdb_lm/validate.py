@@ -42,6 +42,9 @@ def _checkpoint_length_limit(pretrained: str) -> int | None:
 
 
 def validate_config(cfg: DictConfig) -> None:
+    seed = _select(cfg, "seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise UserError(f"seed={seed} must be a non-negative integer")
     _positive("optimizer.lr", _select(cfg, "optimizer.lr"), (int, float))
     _positive("data.batch_size", _select(cfg, "data.batch_size"))
     eval_batch = _select(cfg, "data.eval_batch_size")

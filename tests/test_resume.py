@@ -101,3 +101,21 @@ def test_explicit_ckpt_path_continues_in_a_new_folder(tmp_path, cache_dir, unint
     assert record["status"] == "completed"
     assert [e["epoch"] for e in record["history"]] == [0, 1, 2]  # history carried over + the new epoch
     assert record["history"][2]["step"] == 24
+
+
+@pytest.mark.slow
+def test_rerun_sweep_with_resume_auto_continues_interrupted_jobs(tmp_path, cache_dir):
+    sweep = ["--multirun", *TINY_GRU, "trainer.max_epochs=1", "seed=1,2"]
+    first = run_cli("imdb_lm.train", *sweep, cwd=tmp_path, cache=cache_dir, check=False,
+                    IMDB_LM_SIGNAL_AT_STEP="3")
+    assert first.returncode == 143  # job 0 interrupted: the sweep stops there
+    (job0,) = [p.parent for p in tmp_path.glob("outputs/multirun/*/*/metrics.json")]
+    assert load_metrics(job0)["status"] == "interrupted"
+
+    run_cli("imdb_lm.train", *sweep, "resume=auto", cwd=tmp_path, cache=cache_dir)
+    records = {p.parent: load_metrics(p.parent) for p in tmp_path.glob("outputs/multirun/*/*/metrics.json")}
+    assert len(records) == 2 and all(r["status"] == "completed" for r in records.values())
+    assert records[job0]["resumed_from"].endswith("last.ckpt")  # continued in its own folder
+
+    again = run_cli("imdb_lm.train", *sweep, "resume=auto", cwd=tmp_path, cache=cache_dir)
+    assert again.stdout.count("already finished") == 2

@@ -107,6 +107,11 @@ class IMDBDataModule(L.LightningDataModule):
         parts = load_source(self.source, self.path, self.hf_name, self.text_column, self.label_column)
         split = splits_mod.frozen_split(parts, *self.fractions)
         split = {name: splits_mod.subsample(ds, self.limits[name]) for name, ds in split.items()}
+        empty = [name for name, ds in split.items() if len(ds) == 0]
+        if empty:
+            raise UserError(f"data.source={self.source}: the frozen split leaves {', '.join(empty)} empty "
+                            f"({', '.join(f'{n}={len(ds)}' for n, ds in split.items())} reviews); "
+                            "give more labelled reviews (at least ~20 per label)")
         if self.tokenizer_kind == "word":
             tokenizer = WordTokenizer.train(list(split["train"]["text"]), self.vocab_size_limit,
                                             self.min_freq, self.max_length, self.truncation)
