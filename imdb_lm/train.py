@@ -179,6 +179,14 @@ def _run(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> float | None:
         for logger in trainer.loggers:
             logger.finalize("failed")
         sys.exit(code)
+    except UserError:
+        raise
+    except Exception as err:  # a crash mid-run: record it (resume=auto can continue from last.ckpt)
+        if trainer.is_global_zero:
+            last = run_dir / LAST_CHECKPOINT
+            write_metrics(run_dir, make_record("failed", str(last) if last.is_file() else "", {}, {},
+                                               error=f"{type(err).__name__}: {str(err)[:500]}"))
+        raise
     if not trainer.is_global_zero:  # rank zero writes the run's single record
         return timing.best_val.get("acc")
 
