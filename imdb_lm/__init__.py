@@ -1,3 +1,5 @@
 """imdb_lm: recurrent networks trained from scratch vs fine-tuned transformers on IMDB sentiment."""
 
+from imdb_lm import rundirs as _rundirs  # noqa: F401 - registers ${run_suffix:}, used in run folder names
+
 __version__ = "0.1.0"

@@ -69,6 +69,10 @@ class MetricsTimingCallback(L.Callback):
         if torch.cuda.is_available() and pl_module.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(pl_module.device)
 
+    def on_train_start(self, trainer, pl_module):
+        # A run resumed inside an epoch gets no on_train_epoch_start for that epoch.
+        self._epoch_start = time.perf_counter()
+
     def on_train_epoch_start(self, trainer, pl_module):
         self._epoch_start = time.perf_counter()
 
@@ -124,8 +128,26 @@ class MetricsTimingCallback(L.Callback):
     def on_test_epoch_end(self, trainer, pl_module):
         seconds = time.perf_counter() - self._test_start
         values = self._compute("test", pl_module)
+        if trainer.world_size > 1 and torch.distributed.is_initialized():  # each rank tested a shard
+            shards = [None] * trainer.world_size
+            torch.distributed.all_gather_object(shards, (self.test_predictions, self._test_samples))
+            self.test_predictions = {i: p for preds, _ in shards for i, p in preds.items()}
+            self._test_samples = sum(n for _, n in shards)
         self.test_record = {**values, "seconds": seconds,
                             "samples_per_s": self._test_samples / seconds if seconds else None}
+
+    # ---- resume: what a checkpoint must carry so a resumed run reports the whole run -----------
+    def state_dict(self) -> dict:
+        self.metrics["train"].persistent(True)  # the partial epoch's train metrics
+        return {"history": self.history, "epoch_seconds": self.epoch_seconds, "best_val": self.best_val,
+                "train_samples": self.train_samples, "train_tokens": self.train_tokens,
+                "train_seconds": self.train_seconds, "train_metrics": self.metrics["train"].state_dict()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        for key in ("history", "epoch_seconds", "best_val", "train_samples", "train_tokens", "train_seconds"):
+            setattr(self, key, state_dict[key])
+        self.metrics["train"].persistent(True)
+        self.metrics["train"].load_state_dict(state_dict["train_metrics"])
 
     # ---- latency --------------------------------------------------------------------------
     @torch.inference_mode()

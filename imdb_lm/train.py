@@ -5,6 +5,7 @@ Examples:
   python -m imdb_lm.train model=gru optimizer=rmsprop
   python -m imdb_lm.train model=transformer data.max_length=256
   python -m imdb_lm.train --multirun model=lstm,transformer optimizer=sgd,adamw data.batch_size=16,32
+  python -m imdb_lm.train model=gru resume=auto              # continue the latest interrupted gru run
 """
 
 from __future__ import annotations
@@ -18,16 +19,32 @@ import hydra
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import get_class, instantiate
+from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from imdb_lm.callbacks import MetricsTimingCallback
 from imdb_lm.data.splits import RULE as SPLIT_RULE
 from imdb_lm.errors import UserError
-from imdb_lm.models.pretrained import resolve_checkpoint
+from imdb_lm.interrupt import GracefulInterrupt, RunInterrupted
+from imdb_lm.overrides import check_train_argv, one_line
 from imdb_lm.results import write_metrics, write_predictions
+from imdb_lm.resume import (
+    LAST_CHECKPOINT,
+    ResumeState,
+    check_checkpoint,
+    config_key,
+    plan_resume,
+    run_meta,
+    write_key,
+)
+from imdb_lm.rundirs import acquire, discard_unstarted_run, run_lock, write_text_atomic
 from imdb_lm.runinfo import env_record
+from imdb_lm.validate import validate_config
 
 NON_MODEL_KEYS = ("name", "family", "recipe")
 
@@ -62,34 +79,118 @@ def build_model(cfg: DictConfig, datamodule) -> L.LightningModule:
 
 
 def run(cfg: DictConfig) -> float | None:
+    validate_config(cfg)  # before anything is written
+    plan = plan_resume(cfg)
+    if plan.finished is not None:
+        print(f"resume=auto: the latest run of this config, {plan.finished.run_dir}, already finished "
+              f"({plan.finished.status}); nothing to resume")
+        discard_unstarted_run(cfg.paths.run_dir)  # this job's own, empty folder
+        return plan.finished.best_val_acc
+    if plan.run_dir is not None:  # continue in the interrupted run's own folder
+        print(f"resume=auto: continuing {plan.run_dir} from {plan.ckpt_path}")
+        write_text_atomic(Path(cfg.paths.run_dir) / "resumed_in.txt", f"{plan.run_dir}\n")
+        cfg.paths.run_dir = str(plan.run_dir)
     run_dir = Path(cfg.paths.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if not plan.rank_zero:  # Lightning's child processes: rank zero holds the lock
+        return _run(cfg, run_dir, plan.ckpt_path)
+    lock = run_lock(run_dir)
+    acquire(lock, run_dir)
+    try:
+        return _run(cfg, run_dir, plan.ckpt_path)
+    finally:
+        lock.release()
+
+
+def _run(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> float | None:
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     # Denormal floats in BPTT gradients made CPU backward ~10x slower here; flushing them is harmless.
     torch.set_flush_denormal(True)
 
-    if cfg.data.tokenizer == "pretrained":
-        # An unreachable checkpoint must fail before any data work, not after minutes of it.
-        resolve_checkpoint(cfg.data.pretrained)
     datamodule = instantiate(cfg.data)
-    cache_hit = datamodule.cache_hit
     datamodule.prepare_data()
+    cache_hit = not datamodule.built_here
     datamodule.setup("fit")
     model = build_model(cfg, datamodule)
+    meta = run_meta(cfg, model, datamodule)
+    if ckpt_path:  # refuse, in one line, a checkpoint of another model, vocabulary or split
+        check_checkpoint(ckpt_path, meta, model, "ckpt_path")
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     timing = next(c for c in callbacks if isinstance(c, MetricsTimingCallback))
+    interrupt = GracefulInterrupt(run_dir / LAST_CHECKPOINT)
+    callbacks += [ResumeState(meta), interrupt]
     loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    datamodule.save_tokenizer(run_dir)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    if not loggers:  # logger=none: Lightning refuses a learning-rate monitor without a logger
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    try:
+        trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    except InstantiationException as err:  # e.g. trainer.devices=5 on a 2-core CPU, a bad precision
+        raise UserError(f"trainer: {one_line(err.__cause__ or err)}; fix the trainer.* override") from None
+    if trainer.is_global_zero:
+        write_key(run_dir, config_key(cfg))
+        datamodule.save_tokenizer(run_dir)
+        write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    hparams = flat_hparams(cfg)
 
-    trainer.fit(model, datamodule=datamodule)
-    checkpoint = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    test = {}
+    def make_record(status: str, checkpoint: str, test: dict, latency: dict, error: str | None = None) -> dict:
+        return {
+            "status": status,
+            "error": error,
+            "started_at": started,
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "model": {"name": cfg.model.name, "family": cfg.model.family, "class": type(model).__name__,
+                      "params": model.count_parameters()},
+            "hparams": hparams,
+            "seed": int(cfg.seed),
+            "splits": {"rule": SPLIT_RULE,
+                       "source": cfg.data.source, **datamodule.fingerprints},
+            "metrics": {"val": {k: v for k, v in timing.best_val.items()},
+                        "best_val_acc": timing.best_val.get("acc"), "best_epoch": timing.best_val.get("epoch"),
+                        "test": test},
+            "timing": {**timing.summary(model), **latency, "tokenization_cache_hit": cache_hit},
+            "history": timing.history,
+            "checkpoint": checkpoint,
+            "resumed_from": ckpt_path,
+            "env": {**env_record(model.device), "world_size": trainer.world_size, "num_nodes": trainer.num_nodes},
+            "config": OmegaConf.to_container(cfg, resolve=True),
+        }
+
+    try:
+        # weights_only: a checkpoint that would run code when unpickled is refused
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        if interrupt.signum is not None:  # the signal came during the last validation
+            raise RunInterrupted(interrupt.signum)
+        checkpoint = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        test = {}
+        if cfg.test:
+            trainer.test(model, datamodule=datamodule, ckpt_path=checkpoint or None, verbose=False,
+                         weights_only=True)
+            test = {k: v for k, v in timing.test_record.items() if k not in ("seconds", "samples_per_s")}
+    except (RunInterrupted, KeyboardInterrupt, SystemExit) as stop:
+        # SystemExit: how Lightning ends trainer.test on Ctrl+C or SIGTERM
+        code = (stop.exit_code if isinstance(stop, RunInterrupted)
+                else 143 if isinstance(stop, SIGTERMException) else 130)
+        last = run_dir / LAST_CHECKPOINT
+        if trainer.is_global_zero:
+            path = write_metrics(run_dir, make_record("interrupted", str(last) if last.is_file() else "", {},
+                                                 {}, error=str(stop) or type(stop).__name__))
+            print(f"\ninterrupted: checkpoint {last if last.is_file() else '(none yet)'}; results: {path}\n"
+                  f"continue with the same command plus resume=auto")
+        for logger in trainer.loggers:
+            logger.finalize("failed")
+        sys.exit(code)
+    except UserError:
+        raise
+    except Exception as err:  # a crash mid-run: record it (resume=auto can continue from last.ckpt)
+        if trainer.is_global_zero:
+            last = run_dir / LAST_CHECKPOINT
+            write_metrics(run_dir, make_record("failed", str(last) if last.is_file() else "", {}, {},
+                                               error=f"{type(err).__name__}: {str(err)[:500]}"))
+        raise
+    if not trainer.is_global_zero:  # rank zero writes the run's single record
+        return timing.best_val.get("acc")
+
     if cfg.test:
-        trainer.test(model, datamodule=datamodule, ckpt_path=checkpoint or None, verbose=False)
-        test = {k: v for k, v in timing.test_record.items() if k not in ("seconds", "samples_per_s")}
         hashes = datamodule.hashes("test")
         labels = datamodule.datasets["test"].labels
         order = sorted(timing.test_predictions)
@@ -100,27 +201,7 @@ def run(cfg: DictConfig) -> float | None:
                                      trainer.strategy.precision_plugin.forward_context)
     train_loss = timing.history[-1].get("train_loss") if timing.history else None
     diverged = train_loss is None or not math.isfinite(train_loss)
-    hparams = flat_hparams(cfg)
-    record = {
-        "status": "diverged" if diverged else "completed",
-        "error": None,
-        "started_at": started,
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "model": {"name": cfg.model.name, "family": cfg.model.family, "class": type(model).__name__,
-                  "params": model.count_parameters()},
-        "hparams": hparams,
-        "seed": int(cfg.seed),
-        "splits": {"rule": SPLIT_RULE,
-                   "source": cfg.data.source, **datamodule.fingerprints},
-        "metrics": {"val": {k: v for k, v in timing.best_val.items()},
-                    "best_val_acc": timing.best_val.get("acc"), "best_epoch": timing.best_val.get("epoch"),
-                    "test": test},
-        "timing": {**timing.summary(model), **latency, "tokenization_cache_hit": cache_hit},
-        "history": timing.history,
-        "checkpoint": checkpoint,
-        "env": env_record(model.device),
-        "config": OmegaConf.to_container(cfg, resolve=True),
-    }
+    record = make_record("diverged" if diverged else "completed", checkpoint, test, latency)
     path = write_metrics(run_dir, record)
     for logger in trainer.loggers:
         logger.log_hyperparams(hparams, {"hp/val_acc": record["metrics"]["best_val_acc"] or 0.0,
@@ -141,10 +222,24 @@ def main(cfg: DictConfig) -> float | None:
         return run(cfg)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
+        if rank_zero_only.rank == 0:  # nothing half-written: drop a run folder that holds no result
+            discard_unstarted_run(HydraConfig.get().runtime.output_dir)
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             return None
         sys.exit(2)
+    except KeyboardInterrupt:  # before training started (data preparation): nothing to keep
+        if rank_zero_only.rank == 0:
+            discard_unstarted_run(HydraConfig.get().runtime.output_dir)
+        print("interrupted before training started; nothing was saved", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":
-    main()
+    try:  # bad overrides get one line before Hydra starts; resume=auto picks its run folder
+        argv = check_train_argv(sys.argv[1:])
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    if argv is not None:  # None: resume=auto found the run already finished
+        sys.argv[1:] = argv
+        main()

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import datasets
@@ -22,13 +23,14 @@ from filelock import FileLock
 from torch.utils.data import DataLoader
 
 from imdb_lm.data import splits as splits_mod
-from imdb_lm.data.batching import BucketBatchSampler, PadCollate, TokenizedReviews
+from imdb_lm.data.batching import BucketBatchSampler, PadCollate, ResumableDataLoader, TokenizedReviews
 from imdb_lm.data.sources import SOURCES, load_source, source_identity
 from imdb_lm.data.tokenize import TRUNCATIONS, PretrainedTokenizer, WordTokenizer
 from imdb_lm.errors import UserError
 from imdb_lm.models.pretrained import resolve_checkpoint
 
 CACHE_VERSION = 2
+BUILD_DELAY_ENV = "IMDB_LM_CACHE_BUILD_DELAY_S"
 SPLITS = ("train", "val", "test")
 TOKENIZERS = ("word", "pretrained")
 
@@ -57,6 +59,7 @@ class IMDBDataModule(L.LightningDataModule):
         self.tokenizer: WordTokenizer | PretrainedTokenizer | None = None
         self.datasets: dict[str, TokenizedReviews] = {}
         self.fingerprints: dict[str, dict] = {}
+        self.built_here = False  # whether this process built the cache (else it found it ready)
 
     # ---- configuration ---------------------------------------------------------------------
     def _validate(self) -> None:
@@ -104,6 +107,11 @@ class IMDBDataModule(L.LightningDataModule):
         parts = load_source(self.source, self.path, self.hf_name, self.text_column, self.label_column)
         split = splits_mod.frozen_split(parts, *self.fractions)
         split = {name: splits_mod.subsample(ds, self.limits[name]) for name, ds in split.items()}
+        empty = [name for name, ds in split.items() if len(ds) == 0]
+        if empty:
+            raise UserError(f"data.source={self.source}: the frozen split leaves {', '.join(empty)} empty "
+                            f"({', '.join(f'{n}={len(ds)}' for n, ds in split.items())} reviews); "
+                            "give more labelled reviews (at least ~20 per label)")
         if self.tokenizer_kind == "word":
             tokenizer = WordTokenizer.train(list(split["train"]["text"]), self.vocab_size_limit,
                                             self.min_freq, self.max_length, self.truncation)
@@ -112,6 +120,8 @@ class IMDBDataModule(L.LightningDataModule):
         self.cache_root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=self.cache_root))
         try:
+            if os.environ.get(BUILD_DELAY_ENV):  # drills and tests: widen the window for a kill
+                time.sleep(float(os.environ[BUILD_DELAY_ENV]))
             if self.tokenizer_kind == "word":
                 tokenizer.save(tmp / "tokenizer.json")
             for name, ds in split.items():
@@ -135,7 +145,11 @@ class IMDBDataModule(L.LightningDataModule):
             if not (target / "meta.json").is_file():
                 if target.exists():  # a folder without meta.json was never completed
                     shutil.rmtree(target)
+                # Holding the lock, any temporary folder of this key is a killed build's leftover.
+                for stale in self.cache_root.glob(f".tmp-{target.name}-*"):
+                    shutil.rmtree(stale, ignore_errors=True)
                 self._build(target)
+                self.built_here = True
 
     @property
     def cache_hit(self) -> bool:
@@ -174,20 +188,29 @@ class IMDBDataModule(L.LightningDataModule):
     def save_tokenizer(self, run_dir: str | Path) -> None:
         """Keep the vocabulary with the run so a checkpoint can be used without the cache."""
         if self.tokenizer_kind == "word":
-            self.tokenizer.save(Path(run_dir) / "tokenizer.json")
+            target = Path(run_dir) / "tokenizer.json"
+            tmp = target.with_name(f".{target.name}.tmp")  # a killed write never leaves half a file
+            self.tokenizer.save(tmp)
+            os.replace(tmp, target)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         data = self.datasets[split]
         trainer = getattr(self, "trainer", None)
         replicas = trainer.world_size if trainer is not None else 1
         rank = trainer.global_rank if trainer is not None else 0
+        # Every split is sharded across processes: training batches padded to equal counts, evaluation
+        # unpadded so each review is counted once (metrics are synchronised by torchmetrics).
         sampler = BucketBatchSampler(data.lengths, self.batch_size if shuffle else self.eval_batch_size,
                                      shuffle=shuffle, seed=self.seed, chunk_batches=self.chunk_batches,
-                                     num_replicas=replicas if shuffle else 1, rank=rank if shuffle else 0)
+                                     num_replicas=replicas, rank=rank)
         pin = torch.cuda.is_available() if self.pin_memory is None else self.pin_memory
-        return DataLoader(data, batch_sampler=sampler, collate_fn=PadCollate(self.pad_id),
-                          num_workers=self.num_workers, pin_memory=pin,
-                          persistent_workers=self.num_workers > 0)
+        kwargs = {"batch_sampler": sampler, "collate_fn": PadCollate(self.pad_id),
+                  "num_workers": self.num_workers, "pin_memory": pin, "persistent_workers": self.num_workers > 0}
+        if shuffle and trainer is not None:
+            # Lightning's own count of trained batches (see ResumableDataLoader).
+            return ResumableDataLoader(
+                data, batches_done=lambda: trainer.fit_loop.epoch_loop.batch_progress.current.processed, **kwargs)
+        return DataLoader(data, **kwargs)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

@@ -1,0 +1,67 @@
+"""Run folders: names that never collide, a lock while a run uses one, and no empty leftovers.
+
+Hydra names run folders from the start time; two jobs started in the same microsecond (a job
+array, two shells) would share one. `${run_suffix:}` adds the process id and a random tag, so
+names differ across processes and machines. The resolver caches its value, and Hydra copies that
+cache into every job of a sweep, so one command keeps one sweep folder.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+from omegaconf import OmegaConf
+
+from imdb_lm.errors import UserError
+
+LOCK_FILE = ".run.lock"
+# Written by the run itself before training starts; a folder without them holds no result.
+STARTED_MARKERS = ("checkpoints", "metrics.json")
+
+
+def run_suffix() -> str:
+    return f"{os.getpid()}-{secrets.token_hex(2)}"
+
+
+if not OmegaConf.has_resolver("run_suffix"):
+    OmegaConf.register_new_resolver("run_suffix", run_suffix, use_cache=True)
+
+
+def run_lock(run_dir: Path) -> FileLock:
+    """Held for the whole run, so `resume=auto` never picks a run that is still going."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(run_dir / LOCK_FILE), timeout=0)
+
+
+def is_locked(run_dir: Path) -> bool:
+    try:
+        with FileLock(str(run_dir / LOCK_FILE), timeout=0):
+            return False
+    except Timeout:
+        return True
+
+
+def acquire(lock: FileLock, run_dir: Path) -> None:
+    try:
+        lock.acquire()
+    except Timeout:
+        raise UserError(f"{run_dir} is in use by another process (a run is still going there); "
+                        "wait for it to finish or stop it, then resume") from None
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file next to `path`, then rename: readers see all of it or none."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def discard_unstarted_run(run_dir: str | Path) -> None:
+    """Remove a run folder that an early error left without any result (only logs and configs)."""
+    run_dir = Path(run_dir)
+    if run_dir.is_dir() and not any((run_dir / m).exists() for m in STARTED_MARKERS):
+        shutil.rmtree(run_dir, ignore_errors=True)

@@ -1,0 +1,87 @@
+"""Check a composed training config before anything is written: one clear error per problem.
+
+The data and model constructors check their own arguments; this adds what must be known before
+any folder or cache is touched (values, files, offline checkpoints), and runs the data module's
+own checks early. Used by the CLI before Hydra starts, and by `train.run` for every job of a sweep.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra.utils import get_class
+from omegaconf import DictConfig, OmegaConf
+
+from imdb_lm.errors import UserError
+
+RESUME_CHOICES = (None, "auto")
+
+
+def _positive(name: str, value, kind=(int,)) -> None:
+    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+        raise UserError(f"{name}={value} must be a positive {'integer' if kind == (int,) else 'number'}")
+
+
+def _select(cfg: DictConfig, key: str):
+    try:
+        return OmegaConf.select(cfg, key, throw_on_missing=True)
+    except Exception as err:  # noqa: BLE001 - an unresolvable value is a config error, said once
+        raise UserError(f"{key}: cannot be resolved ({str(err).splitlines()[0]}); check its override") from None
+
+
+def _checkpoint_length_limit(pretrained: str) -> int | None:
+    """The longest input the checkpoint's position embeddings allow (None if it does not say)."""
+    from transformers import AutoConfig
+
+    from imdb_lm.models.pretrained import resolve_checkpoint
+
+    ckpt = resolve_checkpoint(pretrained)  # one-line error when unreachable offline
+    config = AutoConfig.from_pretrained(ckpt.source, **ckpt.kwargs())
+    limit = getattr(config, "max_position_embeddings", None)
+    return int(limit) if isinstance(limit, int) and limit > 0 else None
+
+
+def validate_config(cfg: DictConfig) -> None:
+    seed = _select(cfg, "seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise UserError(f"seed={seed} must be a non-negative integer")
+    _positive("optimizer.lr", _select(cfg, "optimizer.lr"), (int, float))
+    _positive("data.batch_size", _select(cfg, "data.batch_size"))
+    eval_batch = _select(cfg, "data.eval_batch_size")
+    if eval_batch is not None:
+        _positive("data.eval_batch_size", eval_batch)
+    _positive("trainer.max_epochs", _select(cfg, "trainer.max_epochs"))
+    max_length = _select(cfg, "data.max_length")
+    _positive("data.max_length", max_length)
+
+    source, path = _select(cfg, "data.source"), _select(cfg, "data.path")
+    if source in ("csv", "aclimdb"):
+        what = "a CSV file with text and label columns" if source == "csv" else "the extracted aclImdb folder"
+        if not path:
+            raise UserError(f"data.source={source} needs data.path=<{what}>")
+        if not Path(path).expanduser().exists():
+            raise UserError(f"data.path={path}: no such {'file' if source == 'csv' else 'folder'}; "
+                            f"give the path of {what}")
+
+    # The data module's own argument checks, without touching the cache.
+    data_class = get_class(_select(cfg, "data._target_"))
+    kwargs = {k: _select(cfg, f"data.{k}") for k in cfg.data if k not in ("_target_", "cache_dir")}
+    data_class(**kwargs, cache_dir="unused")
+
+    family = _select(cfg, "model.family")
+    if family == "transformer":
+        pretrained = _select(cfg, "model.pretrained")
+        limit = _checkpoint_length_limit(pretrained)
+        if limit is not None and max_length > limit:
+            raise UserError(f"data.max_length={max_length} is larger than model.pretrained={pretrained} "
+                            f"allows ({limit} positions); set data.max_length<={limit}")
+
+    resume, ckpt_path = cfg.get("resume"), cfg.get("ckpt_path")
+    if resume not in RESUME_CHOICES:
+        raise UserError(f"resume={resume}: unknown; use resume=auto (continue the latest run of this "
+                        "config) or ckpt_path=<file.ckpt>")
+    if resume and ckpt_path:
+        raise UserError("resume=auto and ckpt_path are both set; use one of them")
+    if ckpt_path and not Path(ckpt_path).expanduser().is_file():
+        raise UserError(f"ckpt_path={ckpt_path}: no such file; give a .ckpt file (e.g. a run's "
+                        "checkpoints/last.ckpt) or use resume=auto")
