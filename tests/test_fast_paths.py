@@ -113,3 +113,23 @@ def test_transformer_padding_and_bf16_autocast(minilm):
     # bf16 keeps 8 bits of mantissa: logits agree to a few hundredths
     assert (bf16 - fp32).abs().max() < 0.1
     assert torch.equal(bf16.argmax(-1), fp32.argmax(-1)) or (fp32[:, 1] - fp32[:, 0]).abs().min() < 0.1
+
+
+def test_flop_count_matches_the_known_formula(minilm):
+    """The per-step FLOP model reproduces an exact count at an unseen length, and its token term is
+    close to the textbook 6 x parameters (forward 2N, backward 4N) of the encoder's matrices."""
+    from imdb_lm.bench.harness import StepFlops, count_flops
+
+    def count_shape(batch, length):
+        ids = torch.randint(1000, 2000, (batch, length))
+        def step():
+            minilm(ids, torch.ones_like(ids), torch.full((batch,), length)).sum().backward()
+        flops = count_flops(step)
+        minilm.zero_grad(set_to_none=True)
+        return flops
+
+    model = StepFlops(count_shape)
+    assert abs(model(3, 96) - count_shape(3, 96)) / count_shape(3, 96) < 1e-6
+    matrices = sum(p.numel() for n, p in minilm.model.bert.encoder.named_parameters() if p.ndim == 2)
+    assert 0.9 < model.linear / (6 * matrices) < 1.1
+    assert model.quadratic > 0  # attention is counted

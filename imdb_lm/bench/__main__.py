@@ -186,7 +186,8 @@ def bench_model(model: str, args) -> dict:
                    "data": OmegaConf.to_container(work.cfg.data), "optimizer": OmegaConf.to_container(work.cfg.optimizer)},
         "sides": {side.name: {"description": side.description, "flush_denormals": side.flush_denormals,
                               "train": train[side.name], "inference": infer.get(side.name)} for side in sides},
-        "flops_per_step_model": ({"linear_per_token": flops.linear, "quadratic_per_token2": flops.quadratic,
+        "flops_per_step_model": ({"per_sequence": flops.constant, "per_token": flops.linear,
+                                  "per_token_squared": flops.quadratic,
                                   "counted_by": "torch.utils.flop_counter.FlopCounterMode, forward+backward"}
                                  if flops else None),
     }

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 
@@ -130,24 +131,24 @@ class PeakMemory:
 
 def count_flops(step: Callable[[], None]) -> int:
     """FLOPs of one call (a forward and backward pass), counted by torch's FlopCounterMode."""
-    with FlopCounterMode(display=False) as counter:
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
         step()
     return int(counter.get_total_flops())
 
 
 class StepFlops:
-    """FLOPs of one training step of a transformer as B * (a*T + b*T^2), with a and b solved from
-    two shapes counted exactly by FlopCounterMode: linear layers grow with T, attention with T^2.
-    Every timed batch then gets its own count, whatever its padded length."""
+    """FLOPs of one training step of a transformer as B * (c + a*T + b*T^2): per-sequence work (the
+    classification head), linear layers growing with T, attention with T^2. c, a, b are solved from
+    three shapes counted exactly by FlopCounterMode (attention through the math kernel, which the
+    counter sees as matrix products); every timed batch then gets its own count."""
 
-    def __init__(self, count_shape: Callable[[int, int], int], lengths: tuple[int, int] = (64, 128)):
-        t1, t2 = lengths
-        f1, f2 = count_shape(2, t1) / 2, count_shape(2, t2) / 2
-        self.quadratic = (f2 / t2 - f1 / t1) / (t2 - t1)
-        self.linear = f1 / t1 - self.quadratic * t1
+    def __init__(self, count_shape: Callable[[int, int], int], lengths: tuple[int, int, int] = (32, 64, 128)):
+        rows = torch.tensor([[1.0, t, t * t] for t in lengths], dtype=torch.float64)
+        per_sequence = torch.tensor([count_shape(2, t) / 2 for t in lengths], dtype=torch.float64)
+        self.constant, self.linear, self.quadratic = torch.linalg.solve(rows, per_sequence).tolist()
 
     def __call__(self, batch: int, length: int) -> float:
-        return batch * (self.linear * length + self.quadratic * length**2)
+        return batch * (self.constant + self.linear * length + self.quadratic * length**2)
 
 
 @torch.inference_mode()
