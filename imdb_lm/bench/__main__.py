@@ -70,10 +70,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="reviews for tokenizer throughput (0 skips tokenization and the cache check)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any train-config override, e.g. --set data.num_workers=2 (repeatable)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice); 1 avoids "
+                   "stalls at every thread barrier when other processes crowd the cores")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", help="JSON record path (default: outputs/bench/<time>.json)")
     args = p.parse_args(argv)
-    for name in ("max_length", "batch_size", "infer_batch_size", "train_limit", "steps", "infer_limit"):
+    for name in ("max_length", "batch_size", "infer_batch_size", "train_limit", "steps", "infer_limit", "threads"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             raise UserError(f"--{name.replace('_', '-')}={value} must be a positive integer")
@@ -280,6 +282,8 @@ def write_record(record: dict, path: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> Path:
     args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     started = datetime.now(timezone.utc)
     load_start = os.getloadavg()
     models = [m.strip() for m in args.models.split(",") if m.strip()]
