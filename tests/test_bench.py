@@ -8,7 +8,7 @@ from tests.conftest import TINY, load_metrics, run_cli, run_dirs
 
 TINY_BENCH = ["--set", "data.train_limit=300", "--set", "data.val_limit=50", "--set", "data.test_limit=100",
               "--max-length", "64", "--train-limit", "64", "--steps", "2", "--warmup", "1", "--repeats", "2",
-              "--infer-limit", "32", "--latency-samples", "3", "--tokenization-reviews", "200"]
+              "--infer-limit", "32", "--latency-samples", "3", "--tokenization-reviews", "200", "--threads", "1"]
 SIDE_FIGURES = ("samples_per_s", "tokens_per_s", "padded_tokens_per_s", "peak_memory_mb", "seconds")
 
 
@@ -62,8 +62,8 @@ def test_bench_bad_option_is_one_line_error(tmp_path, cache_dir):
 def test_second_run_skips_tokenization(tmp_path, cache_dir):
     """A second run of the same config reaches training with the cached tokenized splits."""
     fresh = tmp_path / "fresh-cache"
-    run_cli("imdb_lm.train", *TINY, "data.train_limit=200", "logger=none", cwd=tmp_path, cache=fresh)
-    run_cli("imdb_lm.train", *TINY, "data.train_limit=200", "logger=none", cwd=tmp_path, cache=fresh)
+    run_cli("imdb_lm.train", *TINY, "data.train_limit=200", cwd=tmp_path, cache=fresh)
+    run_cli("imdb_lm.train", *TINY, "data.train_limit=200", cwd=tmp_path, cache=fresh)
     first, second = (load_metrics(d) for d in run_dirs(tmp_path))
     assert first["timing"]["tokenization_cache_hit"] is False
     assert second["timing"]["tokenization_cache_hit"] is True
