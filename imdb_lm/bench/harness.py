@@ -25,11 +25,12 @@ def sync(device: torch.device) -> None:
 
 
 def autocast(precision: str, device: torch.device):
-    """The forward context Lightning uses for a `trainer.precision` value."""
+    """The forward context Lightning uses for a `trainer.precision` value (weight-cast cache off, as
+    in Lightning's mixed-precision plugin)."""
     if "bf16" in str(precision) and "true" not in str(precision):
-        return torch.autocast(device.type, dtype=torch.bfloat16)
+        return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=False)
     if str(precision).startswith("16"):
-        return torch.autocast(device.type, dtype=torch.float16)
+        return torch.autocast(device.type, dtype=torch.float16, cache_enabled=False)
     return contextlib.nullcontext()
 
 
