@@ -4,7 +4,7 @@ VENV ?= .venv
 # Installed before the package so that its `torch>=2.4` range is already satisfied.
 # Override for another build, e.g. make train TORCH_SPEC="torch==2.13.0 --index-url ...".
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev,sweep
+EXTRAS ?= dev,sweep,bench
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ARGS ?=

@@ -33,6 +33,16 @@ class TokenizedReviews(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
+    def subset(self, indices: list[int]) -> TokenizedReviews:
+        """The given rows, sharing their tensors (benchmarks and studies on a slice)."""
+        part = TokenizedReviews([], [], [])
+        part.input_ids = [self.input_ids[i] for i in indices]
+        part.labels = [self.labels[i] for i in indices]
+        part.hashes = [self.hashes[i] for i in indices]
+        part.texts = [self.texts[i] for i in indices] if self.texts is not None else None
+        part.lengths = [self.lengths[i] for i in indices]
+        return part
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
         return self.input_ids[index], self.labels[index], index
 

@@ -32,6 +32,12 @@ def truncate(ids: list[int], limit: int, mode: str) -> list[int]:
     raise UserError(f"data.truncation={mode!r} is unknown; choose one of {', '.join(TRUNCATIONS)}")
 
 
+def _encode_batch(tokenizer: Tokenizer, texts) -> list:
+    """Batch encoding without character offsets when the library offers it (faster; same ids)."""
+    encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
+    return encode(list(texts), add_special_tokens=False)
+
+
 class WordTokenizer:
     """Lower-cased word and punctuation tokens; id 0 is padding, 1 unknown."""
 
@@ -58,7 +64,7 @@ class WordTokenizer:
         self.tokenizer.save(str(path))
 
     def encode(self, texts: list[str]) -> list[list[int]]:
-        encoded = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        encoded = _encode_batch(self.tokenizer, texts)
         return [truncate(e.ids, self.max_length, self.truncation) or [self.tokenizer.token_to_id(UNK)]
                 for e in encoded]
 
@@ -97,7 +103,7 @@ class PretrainedTokenizer:
     def encode(self, texts: list[str]) -> list[list[int]]:
         backend = getattr(self.hf, "backend_tokenizer", None)
         if backend is not None:
-            raw = [e.ids for e in backend.encode_batch(list(texts), add_special_tokens=False)]
+            raw = [e.ids for e in _encode_batch(backend, texts)]
         else:
             raw = self.hf(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
         room = self.max_length - len(self.prefix) - len(self.suffix)

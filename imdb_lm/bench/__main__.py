@@ -1,0 +1,321 @@
+"""`python -m imdb_lm.bench`: this project's training and inference speed against the usual ways.
+
+For each model (a `conf/model` preset, composed exactly as `python -m imdb_lm.train` composes it) it
+measures, after warm-up and as the median of interleaved repeats: training samples/s and tokens/s,
+inference samples/s at a large batch, single-review latency p50/p95, peak memory, and for
+transformers the achieved FLOP/s. The same figures are taken in the same process for
+  - recurrent:   the tutorial loop (fixed padding, pack_padded_sequence, fp32)
+  - transformer: the Hugging Face Trainer with default arguments (fp32), and an fp32 eager forward
+  - both:        a plain PyTorch loop over this project's batches and model
+and the ratios are printed and written, with device, versions and config, to a JSON record.
+
+Examples:
+  python -m imdb_lm.bench                                  # the standard comparison (both families)
+  python -m imdb_lm.bench --models bigru --repeats 5
+  python -m imdb_lm.bench --models transformer --max-length 512 --precision 32-true
+  python -m imdb_lm.bench --accuracy --accuracy-train-limit 4000 --accuracy-epochs 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from imdb_lm.bench.harness import PeakMemory, median_record, time_inference, time_latency
+from imdb_lm.bench.ours import LightningSide, transformer_flops
+from imdb_lm.bench.tokenization import cache_check, tokenizer_throughput
+from imdb_lm.bench.workload import Workload, build_workload
+from imdb_lm.errors import UserError
+from imdb_lm.runinfo import env_record
+
+# Family defaults: the slice one repeat of this project's path passes over, and the timed steps of
+# the random-batch baselines (their batches all cost about the same, so a few steps suffice).
+DEFAULTS = {"recurrent": {"train_limit": 1280, "steps": 6, "infer_limit": 512},
+            "transformer": {"train_limit": 192, "steps": 6, "infer_limit": 256}}
+TARGETS = {"recurrent": {"train_vs_baseline": 10.0}, "transformer": {"train_vs_baseline": 2.0,
+                                                                        "inference_vs_baseline": 3.0}}
+LIGHTNING_OVERHEAD_LIMIT = 0.05
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m imdb_lm.bench", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", default="bigru,transformer", help="conf/model presets, comma-separated")
+    p.add_argument("--max-length", type=int, help="data.max_length (default: the model recipe's)")
+    p.add_argument("--batch-size", type=int, help="training batch size (default: the recipe's)")
+    p.add_argument("--infer-batch-size", type=int, help="inference batch (default: 2 x batch size)")
+    p.add_argument("--precision", help="trainer.precision of this project's path (default: the recipe's)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--train-limit", type=int, help="reviews in the training slice one repeat passes over")
+    p.add_argument("--steps", type=int, help="timed steps of the random-batch baselines per repeat")
+    p.add_argument("--warmup", type=int, default=2, help="untimed warm-up steps per side")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved repeats; medians are reported")
+    p.add_argument("--infer-limit", type=int, help="test reviews in the inference sample")
+    p.add_argument("--latency-samples", type=int, default=20, help="single reviews timed for latency")
+    p.add_argument("--baselines", default="all", help="all, or a subset of: baseline,plain_loop")
+    p.add_argument("--accuracy", action="store_true", help="also train this project's path and the "
+                   "baseline from scratch on the same slice and compare test accuracy")
+    p.add_argument("--accuracy-train-limit", type=int, default=4000)
+    p.add_argument("--accuracy-epochs", type=int, default=1)
+    p.add_argument("--tokenization-reviews", type=int, default=5000,
+                   help="reviews for tokenizer throughput (0 skips tokenization and the cache check)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any train-config override, e.g. --set data.num_workers=2 (repeatable)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice); 1 avoids "
+                   "stalls at every thread barrier when other processes crowd the cores")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output", help="JSON record path (default: outputs/bench/<time>.json)")
+    args = p.parse_args(argv)
+    for name in ("max_length", "batch_size", "infer_batch_size", "train_limit", "steps", "infer_limit", "threads"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            raise UserError(f"--{name.replace('_', '-')}={value} must be a positive integer")
+    for name in ("repeats", "latency_samples", "accuracy_train_limit", "accuracy_epochs"):
+        if getattr(args, name) <= 0:
+            raise UserError(f"--{name.replace('_', '-')}={getattr(args, name)} must be a positive integer")
+    if args.warmup < 0 or args.tokenization_reviews < 0:
+        raise UserError("--warmup and --tokenization-reviews must be >= 0")
+    return args
+
+
+def overrides(args: argparse.Namespace) -> list[str]:
+    out = list(args.set)
+    if args.max_length:
+        out.append(f"data.max_length={args.max_length}")
+    if args.batch_size:
+        out.append(f"data.batch_size={args.batch_size}")
+    if args.precision:
+        out.append(f"trainer.precision={args.precision}")
+    if args.device == "cpu":
+        out.append("trainer.accelerator=cpu")
+    return out
+
+
+def baseline_side(work: Workload, flops):
+    if work.family == "recurrent":
+        from imdb_lm.bench.baselines.rnn_tutorial import RnnTutorialSide
+        return RnnTutorialSide(work)
+    from imdb_lm.bench.baselines.hf_trainer import HFTrainerSide
+    return HFTrainerSide(work, flops)
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def measure_training(sides: list, args, steps: int, device: torch.device) -> dict[str, dict]:
+    for side in sides:
+        torch.set_flush_denormal(side.flush_denormals)
+        side.warmup(max(1, args.warmup))
+    runs: dict[str, list[dict]] = {side.name: [] for side in sides}
+    for repeat in range(args.repeats):  # A B C A B C: load on a shared machine hits every side alike
+        for side in sides:
+            torch.set_flush_denormal(side.flush_denormals)
+            with PeakMemory(device) as memory:
+                record = (side.train_repeat(repeat) if side.name in ("lightning", "plain_loop")
+                          else side.train_repeat(repeat, steps))
+            runs[side.name].append({**record, "peak_memory_mb": memory.peak_mb})
+            log(f"train {side.name} repeat {repeat + 1}: {record['samples_per_s']:.1f} samples/s")
+    return {name: median_record(records) for name, records in runs.items()}
+
+
+def measure_inference(sides: list, args, work: Workload) -> dict[str, dict]:
+    reviews = [work.split("test")[i][0] for i in work.latency_indices]
+    runs: dict[str, list[dict]] = {side.name: [] for side in sides}
+    for side in sides:
+        side.prepare_inference()
+        time_inference(side.forward_batch, side.inference_batches()[:2], work.device)  # warm-up
+    for repeat in range(args.repeats):
+        for side in sides:
+            torch.set_flush_denormal(side.flush_denormals)
+            with PeakMemory(work.device) as memory:
+                record = time_inference(side.forward_batch, side.inference_batches(), work.device)
+            runs[side.name].append({**record, "peak_memory_mb": memory.peak_mb})
+            log(f"inference {side.name} repeat {repeat + 1}: {record['samples_per_s']:.1f} samples/s")
+    out = {name: median_record(records) for name, records in runs.items()}
+    for side in sides:
+        torch.set_flush_denormal(side.flush_denormals)
+        out[side.name].update(time_latency(side.forward_one, reviews, work.device))
+    return out
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
+
+
+def bench_model(model: str, args) -> dict:
+    log(f"{model}: preparing data and models")
+    probe = build_workload(model, overrides(args), args.device, 1, 1, 1, None, args.seed)
+    defaults = DEFAULTS[probe.family]
+    work = build_workload(model, overrides(args), args.device, args.train_limit or defaults["train_limit"],
+                          args.infer_limit or defaults["infer_limit"], args.latency_samples,
+                          args.infer_batch_size, args.seed)
+    ours = LightningSide(work)
+    flops = transformer_flops(work, ours.model) if work.family == "transformer" else None
+    ours.flops = flops
+    wanted = {"baseline", "plain_loop"} if args.baselines == "all" else set(args.baselines.split(","))
+    unknown = wanted - {"baseline", "plain_loop"}
+    if unknown:
+        raise UserError(f"--baselines {args.baselines}: unknown {', '.join(sorted(unknown))}; "
+                        "use all or a subset of baseline,plain_loop")
+    sides = [ours]
+    if "plain_loop" in wanted:
+        from imdb_lm.bench.baselines.plain_loop import PlainLoopSide
+        sides.append(PlainLoopSide(work, flops))
+    baseline = baseline_side(work, flops) if "baseline" in wanted else None
+    if baseline:
+        sides.append(baseline)
+    steps = args.steps or defaults["steps"]
+    log(f"{model}: training throughput ({args.repeats} interleaved repeats)")
+    train = measure_training(sides, args, steps, work.device)
+    log(f"{model}: inference throughput and latency")
+    infer = measure_inference([ours] + ([baseline] if baseline else []), args, work)
+    result = {
+        "family": work.family,
+        "config": {"max_length": work.max_length, "batch_size": work.batch_size,
+                   "infer_batch_size": work.infer_batch_size, "precision": work.precision,
+                   "train_slice": len(work.train_indices), "baseline_steps": steps,
+                   "infer_sample": len(work.infer_indices), "model": OmegaConf.to_container(work.cfg.model),
+                   "data": OmegaConf.to_container(work.cfg.data), "optimizer": OmegaConf.to_container(work.cfg.optimizer)},
+        "sides": {side.name: {"description": side.description, "flush_denormals": side.flush_denormals,
+                              "train": train[side.name], "inference": infer.get(side.name)} for side in sides},
+        "flops_per_step_model": ({"per_sequence": flops.constant, "per_token": flops.linear,
+                                  "per_token_squared": flops.quadratic,
+                                  "counted_by": "torch.utils.flop_counter.FlopCounterMode, forward+backward"}
+                                 if flops else None),
+    }
+    result["ratios"] = ratios(result, baseline)
+    if args.accuracy and baseline:
+        result["accuracy"] = accuracy_parity([ours, baseline], work, args)
+    return result
+
+
+def ratios(result: dict, baseline) -> dict:
+    sides, out = result["sides"], {}
+    ours_train = sides["lightning"]["train"]["samples_per_s"]
+    if baseline:
+        base = sides[baseline.name]
+        out["train_samples_per_s_vs_baseline"] = ratio(ours_train, base["train"]["samples_per_s"])
+        out["inference_samples_per_s_vs_baseline"] = ratio(sides["lightning"]["inference"]["samples_per_s"],
+                                                           base["inference"]["samples_per_s"])
+        out["latency_p50_speedup_vs_baseline"] = ratio(base["inference"]["latency_ms_p50"],
+                                                       sides["lightning"]["inference"]["latency_ms_p50"])
+    if "plain_loop" in sides:
+        out["lightning_vs_plain_loop"] = ratio(ours_train, sides["plain_loop"]["train"]["samples_per_s"])
+    targets = {}
+    for key, target in TARGETS[result["family"]].items():
+        value = out.get(key.replace("train_", "train_samples_per_s_").replace("inference_", "inference_samples_per_s_"))
+        targets[key] = {"target": target, "measured": value, "met": value is not None and value >= target}
+    if "lightning_vs_plain_loop" in out:
+        targets["lightning_within_5pct_of_plain_loop"] = {
+            "target": 1 - LIGHTNING_OVERHEAD_LIMIT, "measured": out["lightning_vs_plain_loop"],
+            "met": out["lightning_vs_plain_loop"] >= 1 - LIGHTNING_OVERHEAD_LIMIT}
+    out["targets"] = targets
+    return out
+
+
+def accuracy_parity(sides: list, work: Workload, args) -> dict:
+    rng = random.Random(args.seed + 1)
+    train = work.split("train")
+    part = train.subset(rng.sample(range(len(train)), min(args.accuracy_train_limit, len(train))))
+    out = {"train_reviews": len(part), "epochs": args.accuracy_epochs, "test_reviews": len(work.split("test"))}
+    for side in sides:
+        torch.set_flush_denormal(side.flush_denormals)
+        start = time.perf_counter()
+        out[side.name] = {"test_acc": side.train_and_test(part, args.accuracy_epochs),
+                          "seconds": time.perf_counter() - start}
+        log(f"accuracy {side.name}: {out[side.name]['test_acc']:.4f}")
+    names = [s.name for s in sides]
+    out["difference_points"] = 100 * (out[names[0]]["test_acc"] - out[names[1]]["test_acc"])
+    return out
+
+
+def print_summary(record: dict) -> None:
+    for model, result in record["models"].items():
+        print(f"\n== {model} ({result['config']['precision']}, max_length {result['config']['max_length']}, "
+              f"batch {result['config']['batch_size']}) ==")
+        print(f"{'side':<14}{'train samp/s':>13}{'tokens/s':>10}{'pad %':>7}{'infer samp/s':>13}"
+              f"{'p50 ms':>8}{'p95 ms':>8}{'peak MB':>9}{'TFLOP/s':>9}")
+        for name, side in result["sides"].items():
+            t, i = side["train"], side["inference"] or {}
+            flops = t.get("flops_per_s")
+            print(f"{name:<14}{t['samples_per_s']:>13.1f}{t['tokens_per_s']:>10.0f}"
+                  f"{100 * (t.get('padding_fraction') or 0):>7.1f}"
+                  f"{i.get('samples_per_s', float('nan')):>13.1f}{i.get('latency_ms_p50', float('nan')):>8.1f}"
+                  f"{i.get('latency_ms_p95', float('nan')):>8.1f}{t.get('peak_memory_mb') or float('nan'):>9.0f}"
+                  f"{(flops or float('nan')) / 1e12:>9.3f}")
+        for key, value in result["ratios"].items():
+            if key != "targets" and value is not None:
+                print(f"  {key}: {value:.2f}x")
+        for key, t in result["ratios"]["targets"].items():
+            print(f"  target {key}: {t['measured'] or float('nan'):.2f} vs {t['target']} -> "
+                  f"{'met' if t['met'] else 'NOT met'}")
+        if "accuracy" in result:
+            acc = result["accuracy"]
+            print(f"  accuracy ({acc['train_reviews']} train reviews, {acc['epochs']} epoch(s)): " + ", ".join(
+                f"{k} {v['test_acc']:.4f}" for k, v in acc.items() if isinstance(v, dict))
+                + f"; difference {acc['difference_points']:+.2f} points")
+    tok = record.get("tokenization")
+    if tok:
+        t = tok["throughput"]
+        print(f"\ntokenization: word {t['word_reviews_per_s']:.0f} reviews/s, pretrained "
+              f"{t['pretrained_reviews_per_s']:.0f} reviews/s; cache: first hit {tok['cache']['first_cache_hit']}, "
+              f"second hit {tok['cache']['second_cache_hit']} ({tok['cache']['second_setup_seconds']:.2f}s)")
+
+
+def write_record(record: dict, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(record, indent=1, default=str))
+    os.replace(tmp, path)  # never a half-written record
+    return path
+
+
+def main(argv: list[str] | None = None) -> Path:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    started = datetime.now(timezone.utc)
+    load_start = os.getloadavg()
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if not models:
+        raise UserError("--models is empty; name at least one conf/model preset, e.g. --models bigru")
+    results = {m: bench_model(m, args) for m in models}
+    record = {"created_at": started.isoformat(timespec="seconds"),
+              "command": "python -m imdb_lm.bench " + " ".join(sys.argv[1:] if argv is None else argv),
+              "seconds": (datetime.now(timezone.utc) - started).total_seconds(),
+              "load_average_1min": {"start": load_start[0], "end": os.getloadavg()[0]},
+              "cpu_count": os.cpu_count(), "options": vars(args), "models": results}
+    device = torch.device("cuda" if args.device != "cpu" and torch.cuda.is_available() else "cpu")
+    record["env"] = env_record(device)
+    if args.tokenization_reviews:
+        log("tokenization throughput and cache")
+        work = build_workload(models[0], overrides(args), args.device, 1, 1, 1, None, args.seed)
+        texts = work.split("train").texts
+        sample = random.Random(args.seed).sample(texts, min(args.tokenization_reviews, len(texts)))
+        data_kwargs = {k: v for k, v in OmegaConf.to_container(work.cfg.data).items() if k != "_target_"}
+        record["tokenization"] = {"throughput": tokenizer_throughput(sample, work.max_length),
+                                  "cache": cache_check(data_kwargs)}
+    torch.set_flush_denormal(True)
+    out = Path(args.output or f"outputs/bench/{started.strftime('%Y-%m-%d_%H-%M-%S')}.json")
+    write_record(record, out)
+    print_summary(record)
+    print(f"\nrecord: {out}")
+    return out
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,1 @@
+"""What a user would otherwise write, each kept faithful to its usual form (see each module)."""

@@ -1,0 +1,133 @@
+"""Baseline 1: the recurrent "tutorial" loop, as the common sentiment tutorials write it.
+
+Every review padded to the maximum length up front, a shuffled DataLoader with the default
+collate, `pack_padded_sequence` so the bidirectional GRU skips padding, fp32, a plain loop with
+Adam and gradient clipping, and no denormal flushing. Same size as the default BiGRU: embedding
+128, hidden 128, one bidirectional layer, max-pool over the real positions (the packed output is
+unpacked with -inf padding so the max ignores it), the same dropouts, vocabulary and token ids.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.utils.data import DataLoader, TensorDataset
+
+from imdb_lm.bench.harness import StepWindow, accuracy_over
+from imdb_lm.bench.workload import Workload
+from imdb_lm.data.batching import TokenizedReviews
+
+
+class TutorialBiGRU(nn.Module):
+    def __init__(self, vocab_size: int, embedding_dim: int, hidden_size: int, pad_id: int,
+                 dropout: float, embedding_dropout: float):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
+        self.embedding_dropout = nn.Dropout(embedding_dropout)
+        self.rnn = nn.GRU(embedding_dim, hidden_size, batch_first=True, bidirectional=True)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(2 * hidden_size, 2)
+
+    def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        embedded = self.embedding_dropout(self.embedding(input_ids))
+        packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        output, _ = self.rnn(packed)
+        output, _ = pad_packed_sequence(output, batch_first=True, padding_value=float("-inf"))
+        return self.fc(self.dropout(output.max(dim=1).values))
+
+
+def fixed_padded(data: TokenizedReviews, max_length: int, pad_id: int) -> TensorDataset:
+    ids = torch.full((len(data), max_length), pad_id, dtype=torch.long)
+    for row, x in enumerate(data.input_ids):
+        ids[row, : len(x)] = x[:max_length]
+    lengths = torch.tensor([min(n, max_length) for n in data.lengths])
+    return TensorDataset(ids, lengths, torch.tensor(data.labels))
+
+
+class RnnTutorialSide:
+    name = "rnn_tutorial"
+    flush_denormals = False  # tutorials do not know about it
+    description = "tutorial loop: fixed padding to max length, pack_padded_sequence, fp32, plain PyTorch"
+
+    def __init__(self, work: Workload, flops=None):
+        self.work = work
+        self.model = self._fresh_model()
+        self.train = fixed_padded(work.train_slice(), work.max_length, work.datamodule.pad_id)
+        self._iterator = None
+        self._infer_batches = None
+
+    def _fresh_model(self) -> TutorialBiGRU:
+        m = self.work.cfg.model
+        torch.manual_seed(self.work.seed)
+        model = TutorialBiGRU(self.work.datamodule.vocab_size, m.embedding_dim, m.hidden_size,
+                              self.work.datamodule.pad_id, m.dropout, m.embedding_dropout).to(self.work.device)
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=float(self.work.cfg.optimizer.lr))
+        return model
+
+    def _loader(self, data: TensorDataset) -> DataLoader:
+        return DataLoader(data, batch_size=self.work.batch_size, shuffle=True)
+
+    def _step(self, ids, lengths, labels) -> None:
+        device = self.work.device
+        ids, labels = ids.to(device), labels.to(device)
+        loss = F.cross_entropy(self.model(ids, lengths), labels)
+        self.optimizer.zero_grad()
+        loss.backward()
+        if self.work.clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.work.clip)
+        self.optimizer.step()
+
+    def _steps(self, window: StepWindow, count: int) -> None:
+        self.model.train()
+        window.start_now()
+        for _ in range(count):
+            try:
+                ids, lengths, labels = next(self._iterator)
+            except (StopIteration, TypeError):  # TypeError: no iterator yet
+                self._iterator = iter(self._loader(self.train))
+                ids, lengths, labels = next(self._iterator)
+            self._step(ids, lengths, labels)
+            window.step_done(len(labels), int(lengths.sum()), ids.numel())
+
+    def warmup(self, steps: int) -> None:
+        self._steps(StepWindow(0, self.work.device), steps)
+
+    def train_repeat(self, repeat: int, steps: int) -> dict:
+        """Random batches all cost about the same here (fixed padding), so a few steps suffice."""
+        window = StepWindow(0, self.work.device)
+        self._steps(window, steps)
+        return window.record()
+
+    def inference_batches(self) -> list[dict]:
+        if self._infer_batches is None:
+            data = fixed_padded(self.work.split("test").subset(self.work.infer_indices), self.work.max_length,
+                                self.work.datamodule.pad_id)
+            loader = DataLoader(data, batch_size=self.work.infer_batch_size, shuffle=False)
+            self._infer_batches = [{"input_ids": ids.to(self.work.device), "lengths": lengths,
+                                    "labels": labels.to(self.work.device), "n": len(labels)}
+                                   for ids, lengths, labels in loader]
+        return self._infer_batches
+
+    def prepare_inference(self) -> None:
+        self.model.eval()
+
+    def forward_batch(self, batch: dict) -> torch.Tensor:
+        return self.model(batch["input_ids"], batch["lengths"])
+
+    def forward_one(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.model(ids, torch.tensor([ids.shape[1]]))
+
+    def train_and_test(self, train: TokenizedReviews, epochs: int) -> float:
+        self.model = self._fresh_model()
+        self.model.train()
+        data = fixed_padded(train, self.work.max_length, self.work.datamodule.pad_id)
+        for _ in range(epochs):
+            for ids, lengths, labels in self._loader(data):
+                self._step(ids, lengths, labels)
+        self.model.eval()
+        test = fixed_padded(self.work.split("test"), self.work.max_length, self.work.datamodule.pad_id)
+        batches = [{"input_ids": ids.to(self.work.device), "lengths": lengths, "labels": labels.to(self.work.device),
+                    "n": len(labels)} for ids, lengths, labels in DataLoader(test, batch_size=256)]
+        return accuracy_over(self.forward_batch, batches)

@@ -1,0 +1,70 @@
+"""`python -m imdb_lm.bench` end to end on a tiny slice of the real bundled data, both families."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import TINY, load_metrics, run_cli, run_dirs
+
+TINY_BENCH = ["--set", "data.train_limit=300", "--set", "data.val_limit=50", "--set", "data.test_limit=100",
+              "--max-length", "64", "--train-limit", "64", "--steps", "2", "--warmup", "1", "--repeats", "2",
+              "--infer-limit", "32", "--latency-samples", "3", "--tokenization-reviews", "200", "--threads", "1"]
+SIDE_FIGURES = ("samples_per_s", "tokens_per_s", "padded_tokens_per_s", "peak_memory_mb", "seconds")
+
+
+def test_bench_writes_a_complete_record(tmp_path, cache_dir):
+    out = tmp_path / "bench.json"
+    proc = run_cli("imdb_lm.bench", "--models", "bigru,transformer", *TINY_BENCH, "--output", str(out),
+                   cwd=tmp_path, cache=cache_dir)
+    record = json.loads(out.read_text())
+    assert "train_samples_per_s_vs_baseline" in proc.stdout and "record:" in proc.stdout
+    assert record["env"]["versions"]["torch"] and record["env"]["device"]
+    assert set(record["models"]) == {"bigru", "transformer"}
+    expected_sides = {"bigru": {"lightning", "plain_loop", "rnn_tutorial"},
+                      "transformer": {"lightning", "plain_loop", "hf_trainer"}}
+    for model, result in record["models"].items():
+        assert set(result["sides"]) == expected_sides[model]
+        assert result["config"]["max_length"] == 64 and result["config"]["train_slice"] == 64
+        for name, side in result["sides"].items():
+            train = side["train"]
+            assert train["repeats"] == 2 and len(train["samples_per_s_all"]) == 2
+            assert all(train[k] > 0 for k in SIDE_FIGURES), (model, name, train)
+            assert train["tokens_per_s"] <= train["padded_tokens_per_s"]
+            if name != "plain_loop":
+                infer = side["inference"]
+                assert infer["samples_per_s"] > 0 and infer["samples"] == 32
+                assert 0 < infer["latency_ms_p50"] <= infer["latency_ms_p95"] and infer["latency_reviews"] == 3
+        ratios = result["ratios"]
+        for key in ("train_samples_per_s_vs_baseline", "inference_samples_per_s_vs_baseline",
+                    "lightning_vs_plain_loop"):
+            assert ratios[key] > 0
+        assert all(isinstance(t["met"], bool) for t in ratios["targets"].values())
+    # the tutorial pads every review to max_length; this project's buckets never pad more
+    rnn = record["models"]["bigru"]["sides"]
+    assert rnn["lightning"]["train"]["padding_fraction"] <= rnn["rnn_tutorial"]["train"]["padding_fraction"]
+    # transformers report achieved FLOP/s, counted by torch's FlopCounterMode
+    for side in record["models"]["transformer"]["sides"].values():
+        assert side["train"]["flops_per_s"] > 1e6
+    tok = record["tokenization"]
+    assert tok["throughput"]["word_reviews_per_s"] > 0 and tok["throughput"]["pretrained_reviews_per_s"] > 0
+    assert tok["cache"]["first_cache_hit"] is False and tok["cache"]["second_cache_hit"] is True
+
+
+def test_bench_bad_option_is_one_line_error(tmp_path, cache_dir):
+    proc = run_cli("imdb_lm.bench", "--models", "nosuchmodel", "--tokenization-reviews", "0",
+                   cwd=tmp_path, cache=cache_dir, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error: --model nosuchmodel")
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "outputs" / "bench").exists()
+
+
+def test_second_run_skips_tokenization(tmp_path, cache_dir):
+    """A second run of the same config reaches training with the cached tokenized splits."""
+    fresh = tmp_path / "fresh-cache"
+    run_cli("imdb_lm.train", *TINY, "data.train_limit=200", cwd=tmp_path, cache=fresh)
+    run_cli("imdb_lm.train", *TINY, "data.train_limit=200", cwd=tmp_path, cache=fresh)
+    first, second = (load_metrics(d) for d in run_dirs(tmp_path))
+    assert first["timing"]["tokenization_cache_hit"] is False
+    assert second["timing"]["tokenization_cache_hit"] is True
+    assert first["splits"]["train"] == second["splits"]["train"]

@@ -1,0 +1,135 @@
+"""Every fast path gives what the straightforward one gives (same logits within tolerance)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from imdb_lm.bench.baselines.rnn_tutorial import TutorialBiGRU
+from imdb_lm.bench.harness import autocast
+from imdb_lm.models.recurrent import CELLS, RecurrentClassifier
+
+
+def padded_batch(lengths: list[int], vocab: int = 50, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    ids = torch.zeros(len(lengths), max(lengths), dtype=torch.long)
+    for row, n in enumerate(lengths):
+        ids[row, :n] = torch.randint(2, vocab, (n,), generator=gen)
+    lengths = torch.tensor(lengths)
+    mask = (torch.arange(ids.shape[1])[None] < lengths[:, None]).long()
+    return ids, mask, lengths
+
+
+def packed_reference(model: RecurrentClassifier) -> nn.Module:
+    """The fused, packed bidirectional RNN a tutorial would use, holding our model's weights."""
+    first = model.forward_layers[0]
+    ref = CELLS[model.cell](first.input_size, first.hidden_size, num_layers=len(model.forward_layers),
+                            batch_first=True, bidirectional=True)
+    with torch.no_grad():
+        for layer, (fwd, back) in enumerate(zip(model.forward_layers, model.backward_layers, strict=True)):
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                getattr(ref, f"{name}_l{layer}").copy_(getattr(fwd, f"{name}_l0"))
+                getattr(ref, f"{name}_l{layer}_reverse").copy_(getattr(back, f"{name}_l0"))
+    return ref.eval()
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm", "rnn"])
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_reverse_within_length_equals_packed_sequences(cell, num_layers):
+    torch.manual_seed(0)
+    model = RecurrentClassifier(50, cell=cell, embedding_dim=16, hidden_size=12, num_layers=num_layers,
+                                bidirectional=True).eval()
+    ids, mask, lengths = padded_batch([9, 3, 7, 1, 9])
+    embedded = model.embedding(ids)
+    ours = model.encode(embedded, lengths)
+    packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
+    ref, _ = pad_packed_sequence(packed_reference(model)(packed)[0], batch_first=True)
+    real = mask.bool()
+    torch.testing.assert_close(ours[real], ref[real], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("pooling", ["max", "mean", "last"])
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_padding_never_changes_a_reviews_prediction(pooling, bidirectional):
+    torch.manual_seed(1)
+    model = RecurrentClassifier(50, embedding_dim=16, hidden_size=12, bidirectional=bidirectional,
+                                pooling=pooling).eval()
+    ids, mask, lengths = padded_batch([4, 11])
+    with torch.no_grad():
+        batched = model(ids, mask, lengths)
+        alone = model(ids[:1, :4], mask[:1, :4], lengths[:1])
+    torch.testing.assert_close(batched[0], alone[0], atol=1e-6, rtol=1e-5)
+
+
+def test_tutorial_baseline_is_the_same_model_as_ours():
+    """Same weights in the tutorial BiGRU (fused, packed) and ours (split, padded): same logits, so
+    the benchmark compares two ways of running one model."""
+    torch.manual_seed(2)
+    ours = RecurrentClassifier(60, embedding_dim=16, hidden_size=12, bidirectional=True, pooling="max").eval()
+    tutorial = TutorialBiGRU(60, 16, 12, pad_id=0, dropout=0.3, embedding_dropout=0.3).eval()
+    with torch.no_grad():
+        tutorial.embedding.weight.copy_(ours.embedding.weight)
+        tutorial.fc.load_state_dict(ours.head.state_dict())
+        tutorial.rnn.load_state_dict(packed_reference(ours).state_dict())
+    assert sum(p.numel() for p in tutorial.parameters()) == sum(p.numel() for p in ours.parameters())
+    ids, mask, lengths = padded_batch([6, 13, 2], vocab=60)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(ids, mask, lengths), tutorial(ids, lengths), atol=1e-5, rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    from imdb_lm.models.transformer import TransformerClassifier
+
+    torch.manual_seed(0)
+    return TransformerClassifier("bundled").eval()
+
+
+def test_sdpa_attention_equals_eager_attention(minilm):
+    from transformers import AutoModelForSequenceClassification
+
+    from imdb_lm.models.pretrained import resolve_checkpoint
+
+    ckpt = resolve_checkpoint("bundled")
+    eager = AutoModelForSequenceClassification.from_pretrained(ckpt.source, num_labels=2, attn_implementation="eager",
+                                                               **ckpt.kwargs()).eval()
+    eager.load_state_dict(minilm.model.state_dict())
+    ids, mask, lengths = padded_batch([20, 7, 33], vocab=2000)
+    with torch.no_grad():
+        torch.testing.assert_close(minilm(ids, mask, lengths),
+                                   eager(input_ids=ids, attention_mask=mask).logits, atol=1e-4, rtol=1e-4)
+
+
+def test_transformer_padding_and_bf16_autocast(minilm):
+    ids, mask, lengths = padded_batch([25, 9, 40, 16], vocab=2000, seed=3)
+    with torch.no_grad():
+        fp32 = minilm(ids, mask, lengths)
+        alone = minilm(ids[1:2, :9], mask[1:2, :9], lengths[1:2])
+        with autocast("bf16-mixed", torch.device("cpu")):
+            bf16 = minilm(ids, mask, lengths).float()
+    torch.testing.assert_close(fp32[1], alone[0], atol=1e-4, rtol=1e-4)
+    # bf16 keeps 8 bits of mantissa: logits agree to a few hundredths
+    assert (bf16 - fp32).abs().max() < 0.1
+    assert torch.equal(bf16.argmax(-1), fp32.argmax(-1)) or (fp32[:, 1] - fp32[:, 0]).abs().min() < 0.1
+
+
+def test_flop_count_matches_the_known_formula(minilm):
+    """The per-step FLOP model reproduces an exact count at an unseen length, and its token term is
+    close to the textbook 6 x parameters (forward 2N, backward 4N) of the encoder's matrices."""
+    from imdb_lm.bench.harness import StepFlops, count_flops
+
+    def count_shape(batch, length):
+        ids = torch.randint(1000, 2000, (batch, length))
+        def step():
+            minilm(ids, torch.ones_like(ids), torch.full((batch,), length)).sum().backward()
+        flops = count_flops(step)
+        minilm.zero_grad(set_to_none=True)
+        return flops
+
+    model = StepFlops(count_shape)
+    assert abs(model(3, 96) - count_shape(3, 96)) / count_shape(3, 96) < 1e-6
+    matrices = sum(p.numel() for n, p in minilm.model.bert.encoder.named_parameters() if p.ndim == 2)
+    assert 0.9 < model.linear / (6 * matrices) < 1.1
+    assert model.quadratic > 0  # attention is counted
