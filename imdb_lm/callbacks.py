@@ -157,7 +157,8 @@ class MetricsTimingCallback(L.Callback):
         step = max(1, len(dataset) // self.latency_samples)
         indices = list(range(0, len(dataset), step))[: self.latency_samples]
         times = []
-        for position, index in enumerate(indices[: self.latency_warmup] + indices):
+        warmup = indices[: self.latency_warmup]
+        for position, index in enumerate(warmup + indices):
             ids = dataset[index][0][None, :].to(pl_module.device)
             mask, lengths = torch.ones_like(ids), torch.tensor([ids.shape[1]], device=pl_module.device)
             start = time.perf_counter()
@@ -165,7 +166,7 @@ class MetricsTimingCallback(L.Callback):
                 pl_module(ids, mask, lengths)
             if pl_module.device.type == "cuda":
                 torch.cuda.synchronize()
-            if position >= self.latency_warmup:
+            if position >= len(warmup):
                 times.append((time.perf_counter() - start) * 1000)
         times.sort()
         return {"latency_ms_p50": statistics.median(times),
