@@ -22,6 +22,7 @@ from hydra.types import RunMode
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from imdb_lm import jobs
 from imdb_lm.callbacks import MetricsTimingCallback
 from imdb_lm.data.splits import RULE as SPLIT_RULE
 from imdb_lm.errors import UserError
@@ -133,13 +134,33 @@ def run(cfg: DictConfig) -> float | None:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    finished = jobs.find_finished(cfg) if cfg.get("skip_completed") else None
+    if finished is not None:
+        return jobs.reuse(finished, cfg)
     try:
         return run(cfg)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
+        if multirun:
+            _record_failure(cfg, err)
             return None
         sys.exit(2)
+    except Exception as err:
+        if not multirun:
+            raise
+        # One failed job is a result of the sweep (it is counted in the report); the others go on.
+        print(f"error: job failed: {type(err).__name__}: {err}", file=sys.stderr)
+        _record_failure(cfg, err)
+        return None
+
+
+def _record_failure(cfg: DictConfig, err: BaseException) -> None:
+    try:
+        hparams = flat_hparams(cfg)
+    except Exception:
+        hparams = {}
+    jobs.record_failure(cfg, err, hparams)
 
 
 if __name__ == "__main__":
