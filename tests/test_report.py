@@ -116,11 +116,12 @@ def test_runs_with_other_fingerprints_are_refused_by_name(sweep, tmp_path, cache
 
 
 def test_failed_and_diverged_jobs_are_recorded_and_reported(sweep, tmp_path, cache_dir):
-    # lr=-1 is rejected when the model is built (failed); SGD at an infinite lr makes the weights NaN (diverged).
+    # lr=-1 is rejected when the model is built (failed); SGD at an infinite lr makes the weights NaN after
+    # the first step, so the whole second epoch has a NaN training loss (diverged).
     shutil.copytree(sweep, tmp_path / "tiny")
     args = ["--multirun", "model=gru", "optimizer=sgd", "optimizer.lr=-1,inf", "data.batch_size=16",
             "data.train_limit=48", "data.val_limit=32", "data.test_limit=48", "data.max_length=32",
-            "trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.enable_progress_bar=false",
+            "trainer.max_epochs=2", "trainer.limit_train_batches=2", "trainer.enable_progress_bar=false",
             "callbacks.metrics_timing.latency_samples=3", f"hydra.sweep.dir={tmp_path / 'bad'}"]
     proc = run_cli("imdb_lm.train", *args, cwd=tmp_path, cache=cache_dir)
     assert "optimizer.lr=-1" in proc.stderr
@@ -136,3 +137,20 @@ def test_failed_and_diverged_jobs_are_recorded_and_reported(sweep, tmp_path, cac
     assert all(r["failed"] == "True" for r in rows if r["status"] != "completed")
     text = (out / "report.md").read_text()
     assert "Runs that did not complete" in text and "| diverged |" in text and "| failed |" in text
+
+
+def test_tensorboard_gets_confusion_matrix_and_misclassified_reviews(sweep):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir = next(p.parent for p in sweep.rglob("metrics.json"))
+    record = read_metrics(run_dir)
+    images, texts = [], []
+    for events in (run_dir / "tensorboard").glob("events.out.tfevents.*"):
+        acc = EventAccumulator(str(events), size_guidance={"images": 0, "tensors": 0})
+        acc.Reload()
+        images += acc.Images("test/confusion_matrix") if "test/confusion_matrix" in acc.Tags()["images"] else []
+        if "test/misclassified/text_summary" in acc.Tags()["tensors"]:
+            texts += [e.tensor_proto.string_val[0].decode() for e in acc.Tensors("test/misclassified/text_summary")]
+    assert len(images) == 1 and images[0].width > 100
+    wrong = round((1 - record["metrics"]["test"]["acc"]) * record["splits"]["test"]["count"])
+    assert texts and texts[0].startswith(f"{wrong} of {record['splits']['test']['count']} test reviews misclassified")
