@@ -58,7 +58,7 @@ def find_finished(cfg: DictConfig) -> dict | None:
     key, own = cfg_key(cfg), Path(cfg.paths.run_dir).resolve()
     best = None
     for root in cfg.get("results_dirs") or []:
-        for path in Path(root).rglob(METRICS_FILE):
+        for path in Path(root).resolve().rglob(METRICS_FILE):
             if path.parent.resolve() == own:
                 continue
             try:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import csv
 import json
 import re
-import shutil
 
 import pytest
 
 from imdb_lm.report import statistics
 from imdb_lm.results import read_metrics, read_predictions
-from tests.conftest import TINY, run_cli
+from tests.conftest import run_cli
 from tests.report_fixtures import JOBS, tiny_sweep_dir
 
 
@@ -104,39 +103,45 @@ def test_figures_exist_and_html_is_self_contained(report):
         assert heading in page
 
 
-def test_runs_with_other_fingerprints_are_refused_by_name(sweep, tmp_path, cache_dir):
-    run_cli("imdb_lm.train", *TINY, "model=gru", "data.test_limit=40", "hydra.run.dir=other_split",
-            cwd=tmp_path, cache=cache_dir)
-    proc = run_cli("imdb_lm.report", str(sweep), str(tmp_path / "other_split"), cwd=tmp_path, cache=cache_dir,
-                   check=False)
-    assert proc.returncode == 2
-    assert proc.stderr.startswith("error: runs have different split fingerprints")
-    assert "other_split" in proc.stderr and "test" in proc.stderr
-    assert proc.stderr.count("\n") == 1
-
-
-def test_failed_and_diverged_jobs_are_recorded_and_reported(sweep, tmp_path, cache_dir):
-    # lr=-1 is rejected when the model is built (failed); SGD at an infinite lr makes the weights NaN after
-    # the first step, so the whole second epoch has a NaN training loss (diverged).
-    shutil.copytree(sweep, tmp_path / "tiny")
+@pytest.fixture(scope="module")
+def bad_sweep(tmp_path_factory, cache_dir):
+    """A real 2-job sweep: lr=-1 is rejected when the model is built (failed); SGD at an infinite lr makes
+    the weights NaN after the first step, so the whole second epoch has a NaN loss (diverged). It uses a
+    40-review test slice, so its split differs from the tiny sweep's."""
+    cwd = tmp_path_factory.mktemp("bad")
     args = ["--multirun", "model=gru", "optimizer=sgd", "optimizer.lr=-1,inf", "data.batch_size=16",
-            "data.train_limit=48", "data.val_limit=32", "data.test_limit=48", "data.max_length=32",
+            "data.train_limit=48", "data.val_limit=32", "data.test_limit=40", "data.max_length=32",
             "trainer.max_epochs=2", "trainer.limit_train_batches=2", "trainer.enable_progress_bar=false",
-            "callbacks.metrics_timing.latency_samples=3", f"hydra.sweep.dir={tmp_path / 'bad'}"]
-    proc = run_cli("imdb_lm.train", *args, cwd=tmp_path, cache=cache_dir)
+            "callbacks.metrics_timing.latency_samples=3", f"hydra.sweep.dir={cwd / 'bad'}"]
+    proc = run_cli("imdb_lm.train", *args, cwd=cwd, cache=cache_dir)
     assert "optimizer.lr=-1" in proc.stderr
-    statuses = {r["hparams"]["lr"]: r for r in (read_metrics(p.parent) for p in (tmp_path / "bad").rglob("metrics.json"))}
+    return cwd / "bad"
+
+
+def test_failed_and_diverged_jobs_are_recorded_and_reported(bad_sweep, tmp_path, cache_dir):
+    statuses = {r["hparams"]["lr"]: r for r in (read_metrics(p.parent) for p in bad_sweep.rglob("metrics.json"))}
     assert statuses[-1.0]["status"] == "failed" and "optimizer.lr=-1" in statuses[-1.0]["error"]
     assert statuses[float("inf")]["status"] == "diverged"
     out = tmp_path / "report"
-    run_cli("imdb_lm.report", str(tmp_path / "tiny"), str(tmp_path / "bad"), "--out", str(out), "--bootstrap",
-            "500", cwd=tmp_path, cache=cache_dir)
+    run_cli("imdb_lm.report", str(bad_sweep), "--out", str(out), "--bootstrap", "500", cwd=tmp_path, cache=cache_dir)
     with (out / "results.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    assert sorted(r["status"] for r in rows) == ["completed"] * JOBS + ["diverged", "failed"]
-    assert all(r["failed"] == "True" for r in rows if r["status"] != "completed")
+    assert sorted(r["status"] for r in rows) == ["diverged", "failed"]
+    assert all(r["failed"] == "True" for r in rows)
     text = (out / "report.md").read_text()
     assert "Runs that did not complete" in text and "| diverged |" in text and "| failed |" in text
+    assert "2 runs (1 failed, 1 diverged)" in text or "2 runs (1 diverged, 1 failed)" in text
+    assert "100% of recurrent runs (2/2) failed" in text
+
+
+def test_runs_with_other_fingerprints_are_refused_by_name(sweep, bad_sweep, tmp_path, cache_dir):
+    proc = run_cli("imdb_lm.report", str(sweep), str(bad_sweep), cwd=tmp_path, cache=cache_dir, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: runs have different split fingerprints")
+    # the diverged run (the failed one never split the data) is named, and the differing split too
+    assert str(bad_sweep) in proc.stderr and "differ in the test split" in proc.stderr
+    assert proc.stderr.count("\n") == 1
+    assert not (sweep / "report").exists(), "nothing is written when the report refuses"
 
 
 def test_tensorboard_gets_confusion_matrix_and_misclassified_reviews(sweep):

@@ -39,7 +39,7 @@ def analyze(dirs: list[str | Path], resamples: int = 10_000, seed: int = 0) -> A
         comparison = tables.paired_comparison(best["transformer"]["best_run"], best["recurrent"]["best_run"],
                                               resamples, seed)
     models = sorted(tables.finished(runs)["model"].unique())
-    devices = tables.finished(runs)["device"].dropna()
+    devices = runs["device"].dropna()
     return Analysis(
         runs=runs, majority=majority, leaderboard=board, best_family=best, comparison=comparison,
         sensitivity={m: tables.sensitivity(runs, m) for m in models},
@@ -47,7 +47,7 @@ def analyze(dirs: list[str | Path], resamples: int = 10_000, seed: int = 0) -> A
         stability_family=tables.stability(runs, ["family"]),
         stability_optimizer=tables.stability(runs, ["family", "optimizer"]),
         stability_optimizer_lr=tables.stability(runs, ["family", "optimizer", "lr_scale"]),
-        seed_variance=tables.seed_variance(runs, board) if not board.empty else board,
+        seed_variance=tables.seed_variance(runs, board),
         histories=collect.histories(list(board["best_run"])) if not board.empty else {},
         device=devices.mode().iloc[0] if not devices.empty else "unknown device",
         sources=[str(d) for d in dirs])

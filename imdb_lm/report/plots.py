@@ -148,7 +148,9 @@ def stability_plot(by_optimizer_lr: pd.DataFrame, path: Path) -> Path | None:
         pivot = rows.pivot_table(index="optimizer", columns="lr_scale", values="failed_share")
         width = 0.8 / max(1, pivot.shape[1])
         for k, scale in enumerate(pivot.columns):
-            ax.bar(np.arange(len(pivot)) + k * width, pivot[scale] * 100, width, label=f"lr x{scale:g}")
+            bars = ax.bar(np.arange(len(pivot)) + k * width, pivot[scale] * 100, width, label=f"lr x{scale:g}")
+            ax.bar_label(bars, labels=[f"{v * 100:.0f}%" if not np.isnan(v) else "" for v in pivot[scale]],
+                         fontsize=7)
         ax.set_xticks(np.arange(len(pivot)) + width * (pivot.shape[1] - 1) / 2, pivot.index)
         ax.set_ylim(0, 105)
         ax.set_ylabel("failed runs (%)")

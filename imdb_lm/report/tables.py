@@ -87,9 +87,10 @@ def stability(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 def seed_variance(frame: pd.DataFrame, board: pd.DataFrame) -> pd.DataFrame:
     """Test accuracy spread over seeds of each leaderboard setting."""
     cols = ["model", "seeds", "test_acc", "test_acc_std"]
+    if board.empty:
+        return pd.DataFrame(columns=[*cols, "test_acc_range"])
     table = board[cols].copy()
-    table["test_acc_range"] = [
-        _range(frame, row) for _, row in board.iterrows()]
+    table["test_acc_range"] = [_range(frame, row) for _, row in board.iterrows()]
     return table
 
 
