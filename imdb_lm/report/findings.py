@@ -34,6 +34,12 @@ def comparison(analysis) -> list[str]:
         f"(95% paired bootstrap CI of the difference {diff.low * 100:+.1f} to {diff.high * 100:+.1f} points; "
         f"McNemar {test.method}, {test.only_a} vs {test.only_b} discordant reviews, p = {test.p_value:.3g}: "
         f"{significant} difference at the 5% level)."]
+    chance = analysis.majority if analysis.majority is not None else 0.5
+    for label, row in (("RNN", rnn), ("transformer", trf)):
+        if row["test_acc"] <= chance + 1e-9:
+            sentences.append(f"Caution: the {label} setting selected on validation accuracy ({row['model']}) "
+                             f"scores at or below the majority-class share on test ({row['test_acc'] * 100:.1f}% "
+                             f"vs {chance * 100:.1f}%): it did not learn the task, so this comparison says little.")
     latency = _ratio(trf["latency_ms_p50"], rnn["latency_ms_p50"])
     throughput = _ratio(rnn["test_samples_per_s"], trf["test_samples_per_s"])
     train = _ratio(trf["fit_seconds"], rnn["fit_seconds"])
