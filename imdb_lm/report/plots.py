@@ -31,7 +31,8 @@ def sensitivity_heatmaps(frame: pd.DataFrame, path: Path) -> Path | None:
         return None
     cols = min(3, len(models))
     rows = math.ceil(len(models) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 3.4 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), squeeze=False,
+                             gridspec_kw={"wspace": 0.45, "hspace": 0.5})
     image = None
     for ax, model in zip(axes.flat, models, strict=False):
         acc, lrs = tables.sensitivity(frame, model), tables.lr_values(frame, model)
