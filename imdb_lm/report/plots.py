@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")  # files only: works without a display, in tests and on clusters
 import matplotlib.pyplot as plt  # noqa: E402
@@ -107,6 +108,7 @@ def pareto_plot(frame: pd.DataFrame, path: Path) -> Path | None:
             for (_, row), xv, yv in zip(best.iterrows(), x[ok][front], y[ok][front], strict=True):
                 ax.annotate(row["model"], (xv, yv), fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor labels overlap on short ranges
         ax.set_xlabel(label)
         ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3)
