@@ -10,7 +10,8 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 PYTEST_ARGS ?=
 SWEEP ?= compare_quick
-RUNS ?= $(lastword $(sort $(wildcard outputs/multirun/*)))
+# The newest sweep folder (by modification time), or RUNS="dir1 dir2".
+RUNS ?= $(shell ls -td outputs/multirun/*/ 2>/dev/null | head -1)
 
 .PHONY: setup train test test-all sweep report tensorboard bench lint clean
 
@@ -33,7 +34,7 @@ test-all: setup
 	$(PY) -m pytest -m "slow or not slow" $(PYTEST_ARGS)
 
 sweep: setup
-	$(PY) -m imdb_lm.train experiment=$(SWEEP) --multirun $(ARGS)
+	$(PY) -m imdb_lm.train --multirun experiment=$(SWEEP) $(ARGS)
 
 report: setup
 	$(PY) -m imdb_lm.report $(RUNS) $(ARGS)

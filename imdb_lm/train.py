@@ -27,6 +27,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
+from imdb_lm import jobs
 from imdb_lm.callbacks import MetricsTimingCallback
 from imdb_lm.data.splits import RULE as SPLIT_RULE
 from imdb_lm.errors import UserError
@@ -218,20 +219,42 @@ def _run(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> float | None:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    finished = jobs.find_finished(cfg) if cfg.get("skip_completed") else None
+    if finished is not None:
+        return jobs.reuse(finished, cfg)
     try:
         return run(cfg)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
+        if multirun:  # the job is a result of the sweep: record it and let the others go on
+            _record_failure(cfg, err)
+            return None
         if rank_zero_only.rank == 0:  # nothing half-written: drop a run folder that holds no result
             discard_unstarted_run(HydraConfig.get().runtime.output_dir)
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            return None
         sys.exit(2)
     except KeyboardInterrupt:  # before training started (data preparation): nothing to keep
         if rank_zero_only.rank == 0:
             discard_unstarted_run(HydraConfig.get().runtime.output_dir)
         print("interrupted before training started; nothing was saved", file=sys.stderr)
         sys.exit(130)
+    except Exception as err:
+        if not multirun:
+            raise
+        # One failed job is a result of the sweep (it is counted in the report); the others go on.
+        print(f"error: job failed: {type(err).__name__}: {err}", file=sys.stderr)
+        _record_failure(cfg, err)
+        return None
+
+
+def _record_failure(cfg: DictConfig, err: BaseException) -> None:
+    if (Path(cfg.paths.run_dir) / "metrics.json").is_file():
+        return  # the run recorded its own failure, with its checkpoint and history
+    try:
+        hparams = flat_hparams(cfg)
+    except Exception:
+        hparams = {}
+    jobs.record_failure(cfg, err, hparams)
 
 
 if __name__ == "__main__":

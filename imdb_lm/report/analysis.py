@@ -1,0 +1,53 @@
+"""Everything the report shows, computed once from the run folders (no rendering here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from imdb_lm.report import collect, tables
+
+
+@dataclass
+class Analysis:
+    runs: pd.DataFrame                 # one row per job; `failed` marks failures
+    majority: float | None             # majority-class share of the shared test split
+    leaderboard: pd.DataFrame          # best setting per model, mean ± std over seeds
+    best_family: dict[str, pd.Series]  # best leaderboard row per family (by val accuracy)
+    comparison: dict | None            # McNemar + bootstrap: best transformer (A) vs best RNN (B)
+    sensitivity: dict[str, pd.DataFrame]
+    batch_size: pd.DataFrame
+    stability_family: pd.DataFrame
+    stability_optimizer: pd.DataFrame
+    stability_optimizer_lr: pd.DataFrame
+    seed_variance: pd.DataFrame
+    histories: dict[str, list[dict]]
+    device: str
+    sources: list[str] = field(default_factory=list)
+
+
+def analyze(dirs: list[str | Path], resamples: int = 10_000, seed: int = 0) -> Analysis:
+    runs = collect.load_runs(dirs)
+    majority = collect.majority_share(runs)
+    runs = tables.mark_failures(runs, majority)
+    board = tables.leaderboard(runs)
+    best = tables.best_per_family(board) if not board.empty else {}
+    comparison = None
+    if "recurrent" in best and "transformer" in best:
+        comparison = tables.paired_comparison(best["transformer"]["best_run"], best["recurrent"]["best_run"],
+                                              resamples, seed)
+    models = sorted(tables.finished(runs)["model"].unique())
+    devices = runs["device"].dropna()
+    return Analysis(
+        runs=runs, majority=majority, leaderboard=board, best_family=best, comparison=comparison,
+        sensitivity={m: tables.sensitivity(runs, m) for m in models},
+        batch_size=tables.batch_size_effect(runs),
+        stability_family=tables.stability(runs, ["family"]),
+        stability_optimizer=tables.stability(runs, ["family", "optimizer"]),
+        stability_optimizer_lr=tables.stability(runs, ["family", "optimizer", "lr_scale"]),
+        seed_variance=tables.seed_variance(runs, board),
+        histories=collect.histories(list(board["best_run"])) if not board.empty else {},
+        device=devices.mode().iloc[0] if not devices.empty else "unknown device",
+        sources=[str(d) for d in dirs])

@@ -1,0 +1,125 @@
+"""Collect runs: every `metrics.json` under the given folders -> one pandas row per run.
+
+Records are read only through `imdb_lm.results`. A job reused by `skip_completed` appears in several
+sweep folders with the same job key: it is counted once. Runs are compared only when every split
+fingerprint matches; otherwise the report stops and names the differing runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from imdb_lm.errors import UserError
+from imdb_lm.jobs import job_key
+from imdb_lm.results import METRICS_FILE, PREDICTIONS_FILE, read_metrics, read_predictions
+
+SPLITS = ("train", "val", "test")
+# Everything that defines a setting except the seed: runs that differ only in seed are repeats.
+SETTING = ["model", "family", "optimizer", "lr", "lr_scale", "batch_size", "max_length", "max_epochs",
+           "scheduler", "train_limit"]
+
+
+def find_records(dirs: list[str | Path]) -> list[dict]:
+    records = []
+    for root in dirs:
+        root = Path(root)
+        if not root.exists():
+            raise UserError(f"{root} does not exist; pass a sweep folder such as outputs/multirun/<stamp>")
+        paths = [root / METRICS_FILE] if (root / METRICS_FILE).is_file() else sorted(root.rglob(METRICS_FILE))
+        for path in paths:
+            try:
+                records.append(read_metrics(path))
+            except (ValueError, OSError) as err:
+                raise UserError(f"{path} is not a readable run record ({err}); remove it or rerun that job") from err
+    if not records:
+        raise UserError(f"no {METRICS_FILE} under {', '.join(map(str, dirs))}; run a sweep first "
+                        "(python -m imdb_lm.train experiment=compare_quick --multirun)")
+    return records
+
+
+def split_key(record: dict) -> tuple:
+    splits = record.get("splits") or {}
+    return tuple((name, (splits.get(name) or {}).get("count"), (splits.get(name) or {}).get("digest"))
+                 for name in SPLITS)
+
+
+def check_fingerprints(records: list[dict]) -> None:
+    """Refuse to compare runs trained or tested on different reviews; name the runs that differ."""
+    groups: dict[tuple, list[str]] = {}
+    for record in records:
+        if record.get("splits"):  # failed jobs may have stopped before the data was split
+            groups.setdefault(split_key(record), []).append(record["run_dir"])
+    if len(groups) <= 1:
+        return
+    ordered = sorted(groups.items(), key=lambda kv: -len(kv[1]))
+    reference_key, reference_runs = ordered[0]
+    lines = []
+    for key, runs in ordered[1:]:
+        differing = [f"{n}" for (n, c, d), (_, rc, rd) in zip(key, reference_key, strict=True) if (c, d) != (rc, rd)]
+        lines.append(f"{len(runs)} run(s) differ in the {'/'.join(differing)} split, e.g. {runs[0]}")
+    raise UserError(f"runs have different split fingerprints ({'; '.join(lines)}; the majority, "
+                    f"e.g. {reference_runs[0]}, is the reference): report them separately")
+
+
+def _row(record: dict) -> dict:
+    hp, metrics, timing = record.get("hparams") or {}, record.get("metrics") or {}, record.get("timing") or {}
+    config, test = record.get("config") or {}, (record.get("metrics") or {}).get("test") or {}
+    model = record.get("model") or {}
+    params = model.get("params") or {}
+    return {
+        "run_dir": record["run_dir"], "job_key": job_key(config), "status": record.get("status"),
+        "error": record.get("error"), "finished_at": record.get("finished_at") or "",
+        "model": hp.get("model", model.get("name")), "family": hp.get("family", model.get("family")),
+        "optimizer": hp.get("optimizer"), "lr": hp.get("lr"), "lr_scale": float(config.get("lr_scale", 1.0)),
+        "batch_size": hp.get("batch_size"), "max_length": hp.get("max_length"),
+        "max_epochs": hp.get("max_epochs"), "scheduler": hp.get("scheduler"),
+        "train_limit": hp.get("train_limit"), "seed": record.get("seed", hp.get("seed")),
+        "params": params.get("total"), "trainable_params": params.get("trainable"),
+        "val_acc": metrics.get("best_val_acc"), "best_epoch": metrics.get("best_epoch"),
+        "test_acc": test.get("acc"), "test_f1": test.get("f1"), "test_auroc": test.get("auroc"),
+        "test_loss": test.get("loss"),
+        "fit_seconds": timing.get("fit_seconds"), "epoch_seconds": timing.get("mean_epoch_seconds"),
+        "train_samples_per_s": timing.get("train_samples_per_s"),
+        "test_samples_per_s": timing.get("test_samples_per_s"),
+        "latency_ms_p50": timing.get("latency_ms_p50"), "latency_ms_p95": timing.get("latency_ms_p95"),
+        "device": (record.get("env") or {}).get("device"),
+        "has_predictions": (Path(record["run_dir"]) / PREDICTIONS_FILE).is_file(),
+    }
+
+
+def runs_frame(records: list[dict]) -> pd.DataFrame:
+    """One row per distinct job (newest record wins), numbers as floats, sorted for stable output."""
+    frame = pd.DataFrame([_row(r) for r in records])
+    frame = frame.sort_values("finished_at").drop_duplicates("job_key", keep="last")
+    numeric = ["lr", "lr_scale", "val_acc", "test_acc", "test_f1", "test_auroc", "test_loss", "fit_seconds",
+               "epoch_seconds", "train_samples_per_s", "test_samples_per_s", "latency_ms_p50", "latency_ms_p95"]
+    frame[numeric] = frame[numeric].apply(pd.to_numeric, errors="coerce")
+    return frame.sort_values(["family", "model", "optimizer", "lr", "batch_size", "seed"],
+                             na_position="last").reset_index(drop=True)
+
+
+def majority_share(frame: pd.DataFrame) -> float | None:
+    """Share of the most frequent label in the test split (all compared runs share that split)."""
+    for run_dir in frame.loc[frame["has_predictions"], "run_dir"]:
+        labels = [label for label, _ in read_predictions(run_dir).values()]
+        if labels:
+            positive = sum(labels) / len(labels)
+            return max(positive, 1 - positive)
+    return None
+
+
+def load_runs(dirs: list[str | Path]) -> pd.DataFrame:
+    """The report's input: every run under `dirs`, checked to share one frozen split."""
+    records = find_records(dirs)
+    check_fingerprints(records)
+    return runs_frame(records)
+
+
+def predictions(run_dir: str | Path) -> dict[str, tuple[int, float]]:
+    return read_predictions(run_dir)
+
+
+def histories(run_dirs: list[str]) -> dict[str, list[dict]]:
+    return {d: read_metrics(d).get("history") or [] for d in run_dirs}

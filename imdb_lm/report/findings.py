@@ -1,0 +1,129 @@
+"""Findings: sentences whose every number is filled in from the analysis, never written by hand.
+
+Each function returns a list of sentences (possibly empty when the runs lack what it needs, e.g. a
+sweep with only one family has no RNN-vs-transformer comparison).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+
+def _setting(row: pd.Series) -> str:
+    return f"{row['model']}, {row['optimizer']}, lr {row['lr']:.2g}, batch {int(row['batch_size'])}"
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else math.nan
+
+
+def comparison(analysis) -> list[str]:
+    best, comp = analysis.best_family, analysis.comparison
+    if comp is None or "recurrent" not in best or "transformer" not in best:
+        return []
+    rnn, trf = best["recurrent"], best["transformer"]
+    diff, test = comp["difference"], comp["mcnemar"]
+    points = diff.diff * 100
+    more = "more" if points >= 0 else "less"
+    significant = "a significant" if test.p_value < 0.05 else "not a significant"
+    sentences = [
+        f"On the same {diff.n} test reviews, the best transformer ({_setting(trf)}) is {abs(points):.1f} points "
+        f"{more} accurate than the best RNN ({_setting(rnn)}): {diff.acc_a * 100:.1f}% vs {diff.acc_b * 100:.1f}% "
+        f"(95% paired bootstrap CI of the difference {diff.low * 100:+.1f} to {diff.high * 100:+.1f} points; "
+        f"McNemar {test.method}, {test.only_a} vs {test.only_b} discordant reviews, p = {test.p_value:.3g}: "
+        f"{significant} difference at the 5% level)."]
+    chance = analysis.majority if analysis.majority is not None else 0.5
+    for label, row in (("RNN", rnn), ("transformer", trf)):
+        if row["test_acc"] <= chance + 1e-9:
+            sentences.append(f"Caution: the {label} setting selected on validation accuracy ({row['model']}) "
+                             f"scores at or below the majority-class share on test ({row['test_acc'] * 100:.1f}% "
+                             f"vs {chance * 100:.1f}%): it did not learn the task, so this comparison says little.")
+    latency = _ratio(trf["latency_ms_p50"], rnn["latency_ms_p50"])
+    throughput = _ratio(rnn["test_samples_per_s"], trf["test_samples_per_s"])
+    train = _ratio(trf["fit_seconds"], rnn["fit_seconds"])
+    sentences.append(
+        f"On this device ({analysis.device}) the transformer is {latency:.1f}x slower per review "
+        f"({trf['latency_ms_p50']:.1f} ms vs {rnn['latency_ms_p50']:.1f} ms median single-review latency), "
+        f"{throughput:.1f}x slower in batched test throughput ({trf['test_samples_per_s']:.0f} vs "
+        f"{rnn['test_samples_per_s']:.0f} reviews/s), and took {train:.1f}x the training time "
+        f"({trf['fit_seconds']:.0f} s vs {rnn['fit_seconds']:.0f} s); it has "
+        f"{_ratio(trf['params'], rnn['params']):.1f}x the parameters ({trf['params'] / 1e6:.1f}M vs "
+        f"{rnn['params'] / 1e6:.1f}M).")
+    return sentences
+
+
+def stability(analysis) -> list[str]:
+    by_family, by_optimizer = analysis.stability_family, analysis.stability_optimizer
+    if by_family.empty:
+        return []
+    parts = [f"{row['failed_share'] * 100:.0f}% of {row['family']} runs ({int(row['failed'])}/{int(row['runs'])})"
+             for _, row in by_family.iterrows()]
+    majority = f"{analysis.majority * 100:.1f}%" if analysis.majority is not None else "50%"
+    sentence = (f"{' and '.join(parts)} failed: they did not finish, diverged, or ended at or below the "
+                f"majority-class share of {majority}.")
+    worst = by_optimizer.sort_values(["failed_share", "runs"], ascending=[False, False]).iloc[0]
+    if worst["failed_share"] > 0:
+        sentence += (f" The least stable optimizer was {worst['optimizer']} for {worst['family']} models "
+                     f"({worst['failed_share'] * 100:.0f}% of its {int(worst['runs'])} runs failed).")
+    return [sentence]
+
+
+def sensitivity(analysis) -> list[str]:
+    spans = []
+    for model, table in analysis.sensitivity.items():
+        values = table.to_numpy(float).ravel()
+        values = values[~pd.isna(values)]
+        if len(values) > 1:
+            spans.append((values.max() - values.min(), model, values.min(), values.max(), len(values)))
+    if not spans:
+        return []
+    spans.sort()
+    widest, narrowest = spans[-1], spans[0]
+    sentence = (f"Across optimizer x learning rate, mean test accuracy of {widest[1]} spans "
+                f"{widest[2] * 100:.1f}-{widest[3] * 100:.1f}% ({widest[4]} cells, the widest range)")
+    if narrowest[1] != widest[1]:
+        sentence += (f" and of {narrowest[1]} {narrowest[2] * 100:.1f}-{narrowest[3] * 100:.1f}% "
+                     f"({narrowest[4]} cells, the narrowest)")
+    return [sentence + "."]
+
+
+def seeds(analysis) -> list[str]:
+    table = analysis.seed_variance
+    table = table[table["seeds"] > 1]
+    if table.empty:
+        return []
+    parts = [f"{row['model']} {row['test_acc'] * 100:.1f} ± {row['test_acc_std'] * 100:.1f} "
+             f"over {int(row['seeds'])} seeds" for _, row in table.iterrows()]
+    return [f"Seed variance of the selected settings (test accuracy, mean ± std): {'; '.join(parts)}."]
+
+
+def verdict(analysis) -> list[str]:
+    best, comp = analysis.best_family, analysis.comparison
+    if comp is None or "recurrent" not in best or "transformer" not in best:
+        return []
+    rnn, trf, diff = best["recurrent"], best["transformer"], comp["difference"]
+    latency = _ratio(trf["latency_ms_p50"], rnn["latency_ms_p50"])
+    if diff.low > 0:
+        text = (f"Accuracy separates the families reliably here: the transformer's +{diff.diff * 100:.1f} points "
+                f"has a confidence interval above zero. Inference time is the price: {latency:.1f}x per review. "
+                f"Where {trf['latency_ms_p50']:.1f} ms per review fits the budget, accuracy decides for the "
+                f"transformer; where latency or CPU cost dominates, {rnn['model']} gives up "
+                f"{diff.diff * 100:.1f} points for a {latency:.1f}x faster answer.")
+    elif diff.high < 0:
+        text = (f"The best RNN is both more accurate ({-diff.diff * 100:.1f} points, CI below zero) and "
+                f"{latency:.1f}x faster per review than the best transformer: on these runs nothing favours "
+                f"the transformer.")
+    else:
+        faster = rnn["model"] if latency >= 1 else trf["model"]
+        text = (f"The accuracy difference ({diff.diff * 100:+.1f} points) is not distinguishable from zero on "
+                f"{diff.n} test reviews (CI {diff.low * 100:+.1f} to {diff.high * 100:+.1f}), so inference time "
+                f"decides: {faster} is {max(latency, 1 / latency):.1f}x faster per review.")
+    return [text, "Interpretability is not measured by these runs, so it cannot tip this verdict; "
+                  "compare attributions of the two selected checkpoints before deciding on it."]
+
+
+def all_findings(analysis) -> dict[str, list[str]]:
+    return {"Comparison": comparison(analysis), "Verdict": verdict(analysis), "Stability": stability(analysis),
+            "Sensitivity": sensitivity(analysis), "Seeds": seeds(analysis)}

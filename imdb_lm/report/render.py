@@ -1,0 +1,222 @@
+"""Write the report folder: results.csv, figures, report.md and a self-contained report.html.
+
+Both documents are built from the same list of blocks (headings, sentences, tables, figures), so
+they always say the same thing; the HTML embeds figures as base64 PNG and needs no other file.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from imdb_lm.report import findings, plots
+from imdb_lm.report.analysis import Analysis
+
+CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.9em}th,td{border:1px solid #ccc;padding:.25em .55em;text-align:right}
+th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}img{max-width:100%;border:1px solid #eee}
+.note{color:#555;font-size:.92em}li{margin:.3em 0}"""
+
+
+def _pm(mean: float, std: float, scale: float = 100, digits: int = 1) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "-"
+    if std is None or (isinstance(std, float) and math.isnan(std)):
+        return f"{mean * scale:.{digits}f}"
+    return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
+
+
+def _num(value, fmt: str = "{:.1f}") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return fmt.format(value)
+
+
+def leaderboard_table(analysis: Analysis) -> pd.DataFrame:
+    rows = []
+    for _, r in analysis.leaderboard.iterrows():
+        rows.append({
+            "model": r["model"], "family": r["family"], "optimizer": r["optimizer"], "lr": f"{r['lr']:.2g}",
+            "batch": int(r["batch_size"]), "seeds": int(r["seeds"]),
+            "val acc %": _pm(r["val_acc"], None), "test acc %": _pm(r["test_acc"], r["test_acc_std"]),
+            "test F1 %": _pm(r["test_f1"], r["test_f1_std"]), "test AUROC %": _pm(r["test_auroc"], r["test_auroc_std"]),
+            "params (M)": _num(r["params"] / 1e6, "{:.2f}"), "train time (s)": _num(r["fit_seconds"], "{:.0f}"),
+            "s / epoch": _num(r["epoch_seconds"], "{:.1f}"),
+            "test reviews/s": _num(r["test_samples_per_s"], "{:.0f}"),
+            "latency ms (p50)": _num(r["latency_ms_p50"], "{:.1f}")})
+    return pd.DataFrame(rows)
+
+
+def comparison_table(analysis: Analysis) -> pd.DataFrame:
+    comp = analysis.comparison
+    if comp is None:
+        return pd.DataFrame()
+    d, m = comp["difference"], comp["mcnemar"]
+    trf, rnn = analysis.best_family["transformer"], analysis.best_family["recurrent"]
+    return pd.DataFrame([{
+        "A (transformer)": trf["model"], "B (RNN)": rnn["model"], "test reviews": d.n,
+        "acc A %": f"{d.acc_a * 100:.1f}", "acc B %": f"{d.acc_b * 100:.1f}",
+        "A - B (points)": f"{d.diff * 100:+.1f}",
+        f"{d.confidence:.0%} bootstrap CI": f"{d.low * 100:+.1f} to {d.high * 100:+.1f}",
+        "only A right": m.only_a, "only B right": m.only_b, "McNemar p": f"{m.p_value:.3g}", "test": m.method}])
+
+
+def _percent_frame(table: pd.DataFrame) -> pd.DataFrame:
+    out = (table * 100).round(1)
+    out.columns = [f"lr x{c:g}" for c in out.columns]
+    return out.reset_index()
+
+
+def batch_table(frame: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"model": frame["model"], "batch size": frame["batch_size"],
+                         "best test acc %": (frame["best_test_acc"] * 100).round(1),
+                         "median test acc %": (frame["median_test_acc"] * 100).round(1),
+                         "median s / epoch": frame["median_epoch_seconds"].round(1), "runs": frame["runs"]})
+
+
+def seed_table(frame: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"model": frame["model"], "seeds": frame["seeds"],
+                         "test acc % (mean)": (frame["test_acc"] * 100).round(1),
+                         "std (points)": (frame["test_acc_std"] * 100).round(2),
+                         "range (points)": (frame["test_acc_range"] * 100).round(2)})
+
+
+def stability_table(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    out["failed %"] = (out.pop("failed_share") * 100).round(0)
+    if "lr_scale" in out:
+        out["lr_scale"] = [f"x{v:g}" for v in out["lr_scale"]]
+    return out
+
+
+def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[str, object]]:
+    runs = analysis.runs
+    statuses = ", ".join(f"{n} {s}" for s, n in runs["status"].value_counts().items())
+    majority = f"{analysis.majority * 100:.1f}%" if analysis.majority is not None else "unknown"
+    out: list[tuple[str, object]] = [
+        ("h1", "RNNs vs transformers on IMDB: comparison report"),
+        ("p", f"{len(runs)} runs ({statuses}) from {', '.join(analysis.sources)}; all share one frozen split "
+              f"(test majority-class share {majority}). Device: {analysis.device}. Settings are selected on "
+              f"validation accuracy; test numbers are for the selected setting."),
+        ("h2", "Findings"),
+    ]
+    for title, sentences in findings.all_findings(analysis).items():
+        if sentences:
+            out.append(("list", [f"{title}: {s}" for s in sentences]))
+    out += [("h2", "Leaderboard: best setting per model (mean ± std over seeds)"),
+            ("table", leaderboard_table(analysis)),
+            ("note", "Latency: one review at a time, median over a fixed sample of test reviews; throughput: "
+                     "batched test-set inference; train time: the whole fit including validation.")]
+    if analysis.comparison is not None:
+        out += [("h2", "Paired test: best transformer vs best RNN on the same test reviews"),
+                ("table", comparison_table(analysis)),
+                ("note", "McNemar's test on the discordant reviews (exact binomial below 25 of them); CI from "
+                         "a paired bootstrap over reviews.")]
+    out += [("h2", "Sensitivity to optimizer and learning rate"), ("figure", figures.get("sensitivity"))]
+    for model, table in analysis.sensitivity.items():
+        if not table.empty:
+            out += [("h3", f"{model}: mean test accuracy %"), ("table", _percent_frame(table))]
+    out += [("h2", "Sensitivity to batch size"), ("figure", figures.get("batch_size")),
+            ("table", batch_table(analysis.batch_size)),
+            ("h2", "Accuracy against training time and inference latency"), ("figure", figures.get("pareto")),
+            ("h2", "Learning curves of the best runs"), ("figure", figures.get("learning_curves")),
+            ("h2", "Stability"),
+            ("note", "A run failed when it did not finish, diverged, or its test accuracy is at or below the "
+                     "majority-class share."),
+            ("figure", figures.get("stability")),
+            ("table", stability_table(analysis.stability_family)),
+            ("table", stability_table(analysis.stability_optimizer)),
+            ("h3", "Seed variance of the selected settings"),
+            ("table", seed_table(analysis.seed_variance))]
+    broken = runs[runs["status"] != "completed"]
+    if not broken.empty:
+        out += [("h3", "Runs that did not complete"),
+                ("table", broken[["run_dir", "model", "optimizer", "lr", "batch_size", "status", "error"]])]
+    out.append(("note", "Every run, one row each: results.csv."))
+    return out
+
+
+def _md_table(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return "_(no rows)_"
+    cols = [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, row in frame.iterrows():
+        lines.append("| " + " | ".join("" if pd.isna(v) else str(v).replace("|", "\\|") for v in row) + " |")
+    return "\n".join(lines)
+
+
+def to_markdown(items: list[tuple[str, object]], out_dir: Path) -> str:
+    parts = []
+    for kind, value in items:
+        if kind in ("h1", "h2", "h3"):
+            parts.append("#" * int(kind[1]) + " " + value)
+        elif kind in ("p", "note"):
+            parts.append(value if kind == "p" else f"_{value}_")
+        elif kind == "list":
+            parts.append("\n".join(f"- {s}" for s in value))
+        elif kind == "table":
+            parts.append(_md_table(value))
+        elif kind == "figure" and value is not None:
+            parts.append(f"![{value.stem}]({value.relative_to(out_dir)})")
+    return "\n\n".join(parts) + "\n"
+
+
+def to_html(items: list[tuple[str, object]]) -> str:
+    body = []
+    for kind, value in items:
+        if kind in ("h1", "h2", "h3"):
+            body.append(f"<{kind}>{html.escape(value)}</{kind}>")
+        elif kind == "p":
+            body.append(f"<p>{html.escape(value)}</p>")
+        elif kind == "note":
+            body.append(f'<p class="note">{html.escape(value)}</p>')
+        elif kind == "list":
+            body.append("<ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in value) + "</ul>")
+        elif kind == "table":
+            body.append(value.to_html(index=False, na_rep="-", border=0) if not value.empty else "<p>(no rows)</p>")
+        elif kind == "figure" and value is not None:
+            data = base64.b64encode(value.read_bytes()).decode()
+            body.append(f'<p><img alt="{html.escape(value.stem)}" src="data:image/png;base64,{data}"></p>')
+    return (f'<!doctype html><html><head><meta charset="utf-8"><title>imdb_lm comparison report</title>'
+            f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>\n")
+
+
+def _write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be shared
+    os.replace(tmp, path)
+
+
+def make_figures(analysis: Analysis, fig_dir: Path) -> dict[str, Path | None]:
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    best_runs = dict(zip(analysis.leaderboard["model"], analysis.leaderboard["best_run"], strict=True)) \
+        if not analysis.leaderboard.empty else {}
+    return {
+        "sensitivity": plots.sensitivity_heatmaps(analysis.runs, fig_dir / "sensitivity.png"),
+        "batch_size": plots.batch_size_plot(analysis.runs, fig_dir / "batch_size.png"),
+        "pareto": plots.pareto_plot(analysis.runs, fig_dir / "pareto.png"),
+        "learning_curves": plots.learning_curves(best_runs, analysis.histories, fig_dir / "learning_curves.png"),
+        "stability": plots.stability_plot(analysis.stability_optimizer_lr, fig_dir / "stability.png"),
+    }
+
+
+def write_report(analysis: Analysis, out_dir: str | Path) -> dict[str, Path]:
+    """Write results.csv, figures/*.png, report.md and report.html into `out_dir`; return their paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figures = make_figures(analysis, out_dir / "figures")
+    items = blocks(analysis, figures)
+    paths = {"results": out_dir / "results.csv", "markdown": out_dir / "report.md", "html": out_dir / "report.html"}
+    _write(paths["results"], analysis.runs.to_csv(index=False))
+    _write(paths["markdown"], to_markdown(items, out_dir))
+    _write(paths["html"], to_html(items))
+    return {**paths, **{f"figure_{k}": v for k, v in figures.items() if v is not None}}

@@ -1,0 +1,86 @@
+"""Paired statistics for two classifiers scored on the same test reviews (matched by review hash).
+
+McNemar's test looks only at the discordant reviews (one model right, the other wrong): with b and c
+such reviews, under "equally accurate" each is a fair coin. Below 25 discordant pairs the exact
+two-sided binomial test is used, above it the chi-squared statistic with continuity correction
+(the usual textbook rule). The accuracy difference gets a paired bootstrap confidence interval:
+resample reviews with replacement, keep each review's pair of outcomes together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+EXACT_BELOW = 25
+
+
+@dataclass(frozen=True)
+class McNemar:
+    only_a: int       # reviews model A gets right and model B wrong
+    only_b: int
+    statistic: float  # chi-squared statistic, or the smaller discordant count for the exact test
+    p_value: float
+    method: str
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    n: int
+    acc_a: float
+    acc_b: float
+    diff: float       # acc_a - acc_b
+    low: float
+    high: float
+    confidence: float
+    resamples: int
+
+
+def paired_outcomes(pred_a: dict[str, tuple[int, float]], pred_b: dict[str, tuple[int, float]],
+                    threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Per-review correctness of A and B on the reviews both scored, in a fixed (hash) order."""
+    common = sorted(set(pred_a) & set(pred_b))
+    if not common:
+        raise ValueError("the two runs share no test review; they were not tested on the same split")
+    for h in common:
+        if pred_a[h][0] != pred_b[h][0]:
+            raise ValueError(f"review {h} has label {pred_a[h][0]} in one run and {pred_b[h][0]} in the other")
+    # Same rule as torchmetrics' BinaryAccuracy: positive when the probability exceeds the threshold.
+    correct_a = np.array([(pred_a[h][1] > threshold) == bool(pred_a[h][0]) for h in common])
+    correct_b = np.array([(pred_b[h][1] > threshold) == bool(pred_b[h][0]) for h in common])
+    return correct_a, correct_b
+
+
+def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> McNemar:
+    correct_a, correct_b = np.asarray(correct_a, bool), np.asarray(correct_b, bool)
+    only_a = int(np.sum(correct_a & ~correct_b))
+    only_b = int(np.sum(~correct_a & correct_b))
+    discordant = only_a + only_b
+    if discordant == 0:
+        return McNemar(only_a, only_b, 0.0, 1.0, "no discordant reviews")
+    if discordant < EXACT_BELOW:
+        p = stats.binomtest(min(only_a, only_b), discordant, 0.5, alternative="two-sided").pvalue
+        return McNemar(only_a, only_b, float(min(only_a, only_b)), float(min(1.0, p)), "exact binomial")
+    statistic = (abs(only_a - only_b) - 1) ** 2 / discordant
+    return McNemar(only_a, only_b, float(statistic), float(stats.chi2.sf(statistic, df=1)),
+                   "chi-squared with continuity correction")
+
+
+def bootstrap_difference(correct_a: np.ndarray, correct_b: np.ndarray, resamples: int = 10_000,
+                         confidence: float = 0.95, seed: int = 0) -> PairedDifference:
+    """Percentile bootstrap CI of acc(A) - acc(B), resampling reviews (pairs stay together)."""
+    a, b = np.asarray(correct_a, float), np.asarray(correct_b, float)
+    n = len(a)
+    rng = np.random.default_rng(seed)
+    diffs = np.empty(resamples)
+    per_review = a - b
+    for start in range(0, resamples, 1000):  # chunks keep memory flat for large test sets
+        stop = min(resamples, start + 1000)
+        idx = rng.integers(0, n, size=(stop - start, n))
+        diffs[start:stop] = per_review[idx].mean(axis=1)
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(diffs, [alpha, 1 - alpha])
+    return PairedDifference(n, float(a.mean()), float(b.mean()), float(per_review.mean()), float(low),
+                            float(high), confidence, resamples)

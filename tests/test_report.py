@@ -1,0 +1,161 @@
+"""The report over a real tiny sweep: every table and figure holds the runs' own numbers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+
+import pytest
+
+from imdb_lm.report import statistics
+from imdb_lm.results import read_metrics, read_predictions
+from tests.conftest import run_cli
+from tests.report_fixtures import JOBS, tiny_sweep_dir
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory, cache_dir):
+    return tiny_sweep_dir(tmp_path_factory.getbasetemp(), cache_dir)
+
+
+@pytest.fixture(scope="module")
+def report(sweep, tmp_path_factory, cache_dir):
+    out = tmp_path_factory.mktemp("report")
+    proc = run_cli("imdb_lm.report", str(sweep), "--out", str(out), "--bootstrap", "2000", cwd=out, cache=cache_dir)
+    assert "report.html" in proc.stdout
+    return out
+
+
+def records(sweep):
+    return {str(p.parent): read_metrics(p.parent) for p in sweep.rglob("metrics.json")}
+
+
+def test_sweep_ran_the_grid_then_reseeded_each_models_best_setting(sweep):
+    runs = list(records(sweep).values())
+    assert len(runs) == JOBS
+    assert all(r["status"] == "completed" for r in runs)
+    grid = [r for r in runs if r["seed"] == 42]
+    assert sorted((r["hparams"]["model"], r["hparams"]["optimizer"]) for r in grid) == [
+        ("gru", "adam"), ("gru", "sgd"), ("transformer", "adam"), ("transformer", "sgd")]
+    for model in ("gru", "transformer"):
+        reseeded = [r for r in runs if r["seed"] == 1 and r["hparams"]["model"] == model]
+        assert len(reseeded) == 1
+        # the reseeded setting is the grid job with the best *validation* accuracy
+        best = max((r for r in grid if r["hparams"]["model"] == model), key=lambda r: r["metrics"]["best_val_acc"])
+        assert reseeded[0]["hparams"]["optimizer"] == best["hparams"]["optimizer"]
+    # one frozen split for all jobs, whatever the family and tokenizer
+    assert len({json.dumps(r["splits"], sort_keys=True) for r in runs}) == 1
+
+
+def test_results_csv_holds_every_runs_numbers(sweep, report):
+    runs = records(sweep)
+    with (report / "results.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == JOBS
+    for row in rows:
+        record = runs[row["run_dir"]]
+        assert float(row["test_acc"]) == pytest.approx(record["metrics"]["test"]["acc"])
+        assert float(row["val_acc"]) == pytest.approx(record["metrics"]["best_val_acc"])
+        assert float(row["latency_ms_p50"]) == pytest.approx(record["timing"]["latency_ms_p50"])
+        assert int(row["params"]) == record["model"]["params"]["total"]
+
+
+def test_leaderboard_and_paired_test_are_computed_from_the_runs(sweep, report):
+    runs = records(sweep)
+    text = (report / "report.md").read_text()
+    for model in ("gru", "transformer"):
+        mine = [r for r in runs.values() if r["hparams"]["model"] == model]
+        best_val = max(r["metrics"]["best_val_acc"] for r in mine if r["seed"] == 42)
+        chosen = [r for r in mine if r["seed"] == 42 and r["metrics"]["best_val_acc"] == best_val][0]
+        seeds = [r for r in mine if r["hparams"]["optimizer"] == chosen["hparams"]["optimizer"]]
+        accs = [r["metrics"]["test"]["acc"] * 100 for r in seeds]
+        mean = sum(accs) / len(accs)
+        std = (sum((a - mean) ** 2 for a in accs) / (len(accs) - 1)) ** 0.5
+        row = next(line for line in text.splitlines() if line.startswith(f"| {model} |"))
+        assert f"{mean:.1f} ± {std:.1f}" in row
+    # the paired test, recomputed from the two best runs' saved predictions
+    match = re.search(r"\| transformer \| gru \| (\d+) \| ([\d.]+) \| ([\d.]+) \| [^|]+\| [^|]+\| (\d+) \| (\d+) \| "
+                      r"([\d.e-]+) \|", text)
+    assert match, text
+    n, acc_a, acc_b, only_a, only_b, p = match.groups()
+    assert int(n) == 48
+    best_runs = {}
+    for model in ("gru", "transformer"):
+        mine = [(d, r) for d, r in runs.items() if r["hparams"]["model"] == model]
+        best_runs[model] = max(mine, key=lambda dr: dr[1]["metrics"]["best_val_acc"])[0]
+    a, b = statistics.paired_outcomes(read_predictions(best_runs["transformer"]), read_predictions(best_runs["gru"]))
+    assert (int(only_a), int(only_b)) == (int((a & ~b).sum()), int((~a & b).sum()))
+    assert float(acc_a) == pytest.approx(a.mean() * 100, abs=0.05)
+    assert float(p) == pytest.approx(statistics.mcnemar(a, b).p_value, rel=1e-2)
+    assert "Comparison: On the same 48 test reviews" in text
+
+
+def test_figures_exist_and_html_is_self_contained(report):
+    figures = sorted(p.name for p in (report / "figures").glob("*.png"))
+    assert figures == ["batch_size.png", "learning_curves.png", "pareto.png", "sensitivity.png", "stability.png"]
+    assert all((report / "figures" / f).stat().st_size > 5000 for f in figures)
+    page = (report / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 5
+    assert 'src="figures' not in page and "<link" not in page
+    for heading in ("Findings", "Leaderboard", "Sensitivity to optimizer", "Sensitivity to batch size",
+                    "Accuracy against training time", "Learning curves", "Stability"):
+        assert heading in page
+
+
+@pytest.fixture(scope="module")
+def bad_sweep(tmp_path_factory, cache_dir):
+    """A real 2-job sweep: lr=-1 is rejected when the model is built (failed); SGD at an infinite lr makes
+    the weights NaN after the first step, so the whole second epoch has a NaN loss (diverged). It uses a
+    40-review test slice, so its split differs from the tiny sweep's."""
+    cwd = tmp_path_factory.mktemp("bad")
+    args = ["--multirun", "model=gru", "optimizer=sgd", "optimizer.lr=-1,inf", "data.batch_size=16",
+            "data.train_limit=48", "data.val_limit=32", "data.test_limit=40", "data.max_length=32",
+            "trainer.max_epochs=2", "trainer.limit_train_batches=2", "trainer.enable_progress_bar=false",
+            "callbacks.metrics_timing.latency_samples=3", f"hydra.sweep.dir={cwd / 'bad'}"]
+    proc = run_cli("imdb_lm.train", *args, cwd=cwd, cache=cache_dir)
+    assert "optimizer.lr=-1" in proc.stderr
+    return cwd / "bad"
+
+
+def test_failed_and_diverged_jobs_are_recorded_and_reported(bad_sweep, tmp_path, cache_dir):
+    statuses = {r["hparams"]["lr"]: r for r in (read_metrics(p.parent) for p in bad_sweep.rglob("metrics.json"))}
+    assert statuses[-1.0]["status"] == "failed" and "optimizer.lr=-1" in statuses[-1.0]["error"]
+    assert statuses[float("inf")]["status"] == "diverged"
+    out = tmp_path / "report"
+    run_cli("imdb_lm.report", str(bad_sweep), "--out", str(out), "--bootstrap", "500", cwd=tmp_path, cache=cache_dir)
+    with (out / "results.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert sorted(r["status"] for r in rows) == ["diverged", "failed"]
+    assert all(r["failed"] == "True" for r in rows)
+    text = (out / "report.md").read_text()
+    assert "Runs that did not complete" in text and "| diverged |" in text and "| failed |" in text
+    assert "2 runs (1 failed, 1 diverged)" in text or "2 runs (1 diverged, 1 failed)" in text
+    assert "100% of recurrent runs (2/2) failed" in text
+
+
+def test_runs_with_other_fingerprints_are_refused_by_name(sweep, bad_sweep, tmp_path, cache_dir):
+    proc = run_cli("imdb_lm.report", str(sweep), str(bad_sweep), cwd=tmp_path, cache=cache_dir, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: runs have different split fingerprints")
+    # the diverged run (the failed one never split the data) is named, and the differing split too
+    assert str(bad_sweep) in proc.stderr and "differ in the test split" in proc.stderr
+    assert proc.stderr.count("\n") == 1
+    assert not (sweep / "report").exists(), "nothing is written when the report refuses"
+
+
+def test_tensorboard_gets_confusion_matrix_and_misclassified_reviews(sweep):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir = next(p.parent for p in sweep.rglob("metrics.json"))
+    record = read_metrics(run_dir)
+    images, texts = [], []
+    for events in (run_dir / "tensorboard").glob("events.out.tfevents.*"):
+        acc = EventAccumulator(str(events), size_guidance={"images": 0, "tensors": 0})
+        acc.Reload()
+        images += acc.Images("test/confusion_matrix") if "test/confusion_matrix" in acc.Tags()["images"] else []
+        if "test/misclassified/text_summary" in acc.Tags()["tensors"]:
+            texts += [e.tensor_proto.string_val[0].decode() for e in acc.Tensors("test/misclassified/text_summary")]
+    assert len(images) == 1 and images[0].width > 100
+    wrong = round((1 - record["metrics"]["test"]["acc"]) * record["splits"]["test"]["count"])
+    assert texts and texts[0].startswith(f"{wrong} of {record['splits']['test']['count']} test reviews misclassified")

@@ -1,0 +1,75 @@
+"""McNemar and the paired bootstrap on constructed predictions whose answers are known."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from imdb_lm.report import statistics
+
+
+def outcomes(both: int, only_a: int, only_b: int, neither: int) -> tuple[np.ndarray, np.ndarray]:
+    a = [True] * both + [True] * only_a + [False] * only_b + [False] * neither
+    b = [True] * both + [False] * only_a + [True] * only_b + [False] * neither
+    return np.array(a), np.array(b)
+
+
+def test_mcnemar_exact_matches_the_binomial_by_hand():
+    a, b = outcomes(50, 8, 2, 40)
+    result = statistics.mcnemar(a, b)
+    # Two-sided exact: 2 * P(X <= 2), X ~ Bin(10, 1/2) = 2 * (1 + 10 + 45) / 1024.
+    assert (result.only_a, result.only_b) == (8, 2)
+    assert result.method == "exact binomial"
+    assert result.p_value == pytest.approx(112 / 1024, rel=1e-9)
+
+
+def test_mcnemar_chi_squared_with_continuity_correction():
+    a, b = outcomes(100, 30, 10, 60)
+    result = statistics.mcnemar(a, b)
+    statistic = (abs(30 - 10) - 1) ** 2 / 40
+    assert result.statistic == pytest.approx(statistic)
+    # chi2 with 1 dof: P(X > s) = erfc(sqrt(s / 2)).
+    assert result.p_value == pytest.approx(math.erfc(math.sqrt(statistic / 2)), rel=1e-9)
+    assert result.method.startswith("chi-squared")
+
+
+def test_mcnemar_is_symmetric_and_one_without_discordant_reviews():
+    a, b = outcomes(70, 0, 0, 30)
+    assert statistics.mcnemar(a, b).p_value == 1.0
+    a, b = outcomes(10, 3, 9, 5)
+    assert statistics.mcnemar(a, b).p_value == pytest.approx(statistics.mcnemar(b, a).p_value)
+
+
+def test_bootstrap_interval_of_a_known_difference():
+    # A right on all 400 reviews, B on half: difference 0.5, per-review sd 0.5 -> se = 0.5 / sqrt(400).
+    a, b = outcomes(200, 200, 0, 0)
+    result = statistics.bootstrap_difference(a, b, resamples=4000, seed=1)
+    assert result.diff == pytest.approx(0.5)
+    assert (result.acc_a, result.acc_b, result.n) == (1.0, 0.5, 400)
+    se = 0.5 / math.sqrt(400)
+    assert result.low == pytest.approx(0.5 - 1.96 * se, abs=0.012)
+    assert result.high == pytest.approx(0.5 + 1.96 * se, abs=0.012)
+
+
+def test_bootstrap_of_identical_models_is_exactly_zero():
+    a, _ = outcomes(30, 10, 0, 5)
+    result = statistics.bootstrap_difference(a, a.copy(), resamples=500)
+    assert (result.diff, result.low, result.high) == (0.0, 0.0, 0.0)
+
+
+def test_outcomes_are_matched_by_review_hash_not_order():
+    pred_a = {"h1": (1, 0.9), "h2": (0, 0.2), "h3": (1, 0.4), "only_a": (1, 0.9)}
+    pred_b = {"h3": (1, 0.7), "h1": (1, 0.3), "h2": (0, 0.6), "only_b": (0, 0.1)}
+    a, b = statistics.paired_outcomes(pred_a, pred_b)
+    # sorted hashes h1, h2, h3: A right, right, wrong; B wrong, wrong, right.
+    assert a.tolist() == [True, True, False]
+    assert b.tolist() == [False, False, True]
+
+
+def test_outcomes_refuse_conflicting_labels_and_disjoint_sets():
+    with pytest.raises(ValueError, match="label"):
+        statistics.paired_outcomes({"h": (1, 0.9)}, {"h": (0, 0.9)})
+    with pytest.raises(ValueError, match="share no test review"):
+        statistics.paired_outcomes({"a": (1, 0.9)}, {"b": (1, 0.9)})

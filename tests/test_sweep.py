@@ -1,0 +1,74 @@
+"""Sweep mechanics: rerunning skips finished jobs; the submitit local launcher and Optuna run real jobs."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import yaml
+
+from imdb_lm.results import read_metrics
+from tests.conftest import run_cli
+from tests.report_fixtures import JOBS, SWEEP_ARGS, tiny_sweep_dir
+
+TINY_JOB = ["model=gru", "data.train_limit=48", "data.val_limit=32", "data.test_limit=48", "data.max_length=32",
+            "trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.enable_progress_bar=false",
+            "trainer.enable_model_summary=false", "callbacks.metrics_timing.latency_samples=3"]
+
+
+def test_rerunning_a_sweep_reuses_every_finished_job(tmp_path_factory, cache_dir):
+    sweep = tiny_sweep_dir(tmp_path_factory.getbasetemp(), cache_dir)
+    cwd = sweep.parents[2]
+    first = {read_metrics(p.parent)["hparams"]["optimizer"] + str(read_metrics(p.parent)["seed"])
+             + read_metrics(p.parent)["hparams"]["model"]: read_metrics(p.parent) for p in sweep.rglob("metrics.json")}
+    again = cwd / "outputs" / "multirun" / "again"
+    start = time.perf_counter()
+    proc = run_cli("imdb_lm.train", *SWEEP_ARGS, f"hydra.sweep.dir={again}", cwd=cwd, cache=cache_dir)
+    reused = [read_metrics(p.parent) for p in again.rglob("metrics.json")]
+    assert len(reused) == JOBS, proc.stdout[-2000:]
+    assert proc.stdout.count("skip_completed: reusing") == JOBS
+    for record in reused:
+        assert record["reused_from"].startswith(str(sweep))
+        original = first[record["hparams"]["optimizer"] + str(record["seed"]) + record["hparams"]["model"]]
+        assert record["metrics"] == original["metrics"]
+    assert not list(again.rglob("*.ckpt")), "a reused job must not train again"
+    # the seed stage still picked the same best settings from the reused values
+    assert sorted(r["seed"] for r in reused) == [1, 1, 42, 42, 42, 42]
+    assert time.perf_counter() - start < 300
+
+
+def test_a_changed_setting_is_not_reused(tmp_path_factory, cache_dir):
+    sweep = tiny_sweep_dir(tmp_path_factory.getbasetemp(), cache_dir)
+    from imdb_lm.jobs import job_key
+    keys = {job_key(read_metrics(p.parent)["config"]) for p in sweep.rglob("metrics.json")}
+    assert len(keys) == JOBS  # every job of the sweep has its own key
+    record = read_metrics(next(sweep.rglob("metrics.json")).parent)
+    changed = {**record["config"], "seed": 7}
+    # the same job run from another folder with another cache: every path in its config moves
+    text = json.dumps(record["config"])
+    for name, path in record["config"]["paths"].items():
+        text = text.replace(path, f"/elsewhere/{name}")
+    moved = json.loads(text)
+    assert job_key(changed) not in keys
+    assert job_key(moved) == job_key(record["config"])
+
+
+@pytest.mark.slow
+def test_submitit_local_launcher_runs_a_two_job_sweep(tmp_path, cache_dir):
+    proc = run_cli("imdb_lm.train", "--multirun", "hydra/launcher=submitit_local", "optimizer=adam,sgd", *TINY_JOB,
+                   f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path, cache=cache_dir)
+    records = [read_metrics(p.parent) for p in (tmp_path / "sweep").rglob("metrics.json")]
+    assert sorted(r["hparams"]["optimizer"] for r in records) == ["adam", "sgd"], proc.stdout[-2000:]
+    assert all(r["status"] == "completed" for r in records)
+    assert list((tmp_path / "sweep" / ".submitit").iterdir()), "submitit keeps each job's logs"
+
+
+@pytest.mark.slow
+def test_optuna_search_gets_the_val_metric(tmp_path, cache_dir):
+    run_cli("imdb_lm.train", "--multirun", "hparams_search=optuna", "hydra.sweeper.n_trials=3", *TINY_JOB,
+            f"hydra.sweep.dir={tmp_path / 'optuna'}", cwd=tmp_path, cache=cache_dir)
+    records = [read_metrics(p.parent) for p in (tmp_path / "optuna").rglob("metrics.json")]
+    assert len(records) == 3
+    best = yaml.safe_load((tmp_path / "optuna" / "optimization_results.yaml").read_text())
+    assert best["best_value"] == pytest.approx(max(r["metrics"]["best_val_acc"] for r in records))
