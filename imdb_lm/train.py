@@ -22,11 +22,13 @@ from hydra.types import RunMode
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from imdb_lm.analysis import write_analysis
 from imdb_lm.callbacks import MetricsTimingCallback
 from imdb_lm.data.splits import RULE as SPLIT_RULE
 from imdb_lm.errors import UserError
 from imdb_lm.results import write_metrics, write_predictions
 from imdb_lm.runinfo import env_record
+from imdb_lm.stability import StabilityCallback
 
 NON_MODEL_KEYS = ("name", "family", "recipe")
 
@@ -75,6 +77,7 @@ def run(cfg: DictConfig) -> float | None:
     model = build_model(cfg, datamodule)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     timing = next(c for c in callbacks if isinstance(c, MetricsTimingCallback))
+    stability = next((c for c in callbacks if isinstance(c, StabilityCallback)), None)
     loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     datamodule.save_tokenizer(run_dir)
@@ -83,7 +86,9 @@ def run(cfg: DictConfig) -> float | None:
     trainer.fit(model, datamodule=datamodule)
     checkpoint = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     test = {}
-    if cfg.test:
+    # A run that diverged before any checkpoint was selected has nothing worth testing.
+    diverged_early = stability is not None and stability.diverged and not checkpoint
+    if cfg.test and not diverged_early:
         trainer.test(model, datamodule=datamodule, ckpt_path=checkpoint or None, verbose=False)
         test = {k: v for k, v in timing.test_record.items() if k not in ("seconds", "samples_per_s")}
         hashes = datamodule.hashes("test")
@@ -91,15 +96,17 @@ def run(cfg: DictConfig) -> float | None:
         order = sorted(timing.test_predictions)
         write_predictions(run_dir, [hashes[i] for i in order], [labels[i] for i in order],
                           [timing.test_predictions[i] for i in order])
+        write_analysis(run_dir, [datamodule.texts("test")[i] for i in order], [labels[i] for i in order],
+                       [timing.test_predictions[i] for i in order], [hashes[i] for i in order])
 
     latency = timing.measure_latency(model, datamodule.datasets["test"],
                                      trainer.strategy.precision_plugin.forward_context)
     train_loss = timing.history[-1].get("train_loss") if timing.history else None
-    diverged = train_loss is None or not math.isfinite(train_loss)
+    diverged = stability.diverged if stability else (train_loss is None or not math.isfinite(train_loss))
     hparams = flat_hparams(cfg)
     record = {
         "status": "diverged" if diverged else "completed",
-        "error": None,
+        "error": stability.reason if stability else None,
         "started_at": started,
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "model": {"name": cfg.model.name, "family": cfg.model.family, "class": type(model).__name__,
@@ -113,6 +120,7 @@ def run(cfg: DictConfig) -> float | None:
                     "test": test},
         "timing": {**timing.summary(model), **latency, "tokenization_cache_hit": cache_hit},
         "history": timing.history,
+        "stability": stability.summary() if stability else None,
         "checkpoint": checkpoint,
         "env": env_record(model.device),
         "config": OmegaConf.to_container(cfg, resolve=True),
@@ -124,8 +132,8 @@ def run(cfg: DictConfig) -> float | None:
                                          "hp/fit_seconds": record["timing"]["fit_seconds"] or 0.0,
                                          "hp/latency_ms_p50": latency["latency_ms_p50"]})
         logger.finalize("success")
-    print(f"\nresults: {path}\ntest accuracy: {test.get('acc', float('nan')):.4f}  "
-          f"best val accuracy: {record['metrics']['best_val_acc']:.4f}  "
+    print(f"\nresults: {path}  status: {record['status']}\ntest accuracy: {test.get('acc', float('nan')):.4f}  "
+          f"best val accuracy: {record['metrics']['best_val_acc'] or float('nan'):.4f}  "
           f"fit: {record['timing']['fit_seconds']:.0f}s\n"
           f"tensorboard: tensorboard --logdir {run_dir}")
     return record["metrics"]["best_val_acc"]
