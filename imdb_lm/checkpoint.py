@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import pickle
+import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,9 +94,12 @@ def find_checkpoint(path: str | Path) -> tuple[Path, Path]:
 def read_checkpoint(ckpt: Path) -> dict:
     """The checkpoint's tensors and plain-data fields only; pickled code is refused, not run."""
     try:
-        data = torch.load(ckpt, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing; the error says it all
+            warnings.simplefilter("ignore")
+            data = torch.load(ckpt, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        reason = str(err).splitlines()[0][:120] if str(err) else "unsafe pickle"
+        found = re.search(r"Unsupported global: GLOBAL \S+|Unsupported operand \S+", str(err))
+        reason = found.group(0)[:120] if found else "unsafe pickle content"
         raise UserError(f"ckpt={ckpt}: refused: loading it would execute code or build objects other "
                         f"than tensors and plain data ({reason}); only use checkpoints written by "
                         "imdb_lm.train") from None

@@ -34,6 +34,7 @@ class StabilityCallback(L.Callback):
         self.reason: str | None = None
         self._val_probs: list[torch.Tensor] = []
         self._val_labels: list[torch.Tensor] = []
+        self._batch_step = 0
 
     @property
     def diverged(self) -> bool:
@@ -79,10 +80,13 @@ class StabilityCallback(L.Callback):
         self.grad_norms.append(norm)
         pl_module.log("train/grad_norm", norm, on_step=True, on_epoch=False)
 
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self._batch_step = trainer.global_step  # the step this batch's loss belongs to
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         loss = float(outputs["loss"]) if isinstance(outputs, dict) else float(outputs)
         spikes = self.spike_count
-        reason = self.observe_loss(trainer.global_step, loss)
+        reason = self.observe_loss(self._batch_step, loss)
         pl_module.log("train/loss_step", loss, on_step=True, on_epoch=False)
         if self.spike_count > spikes:
             pl_module.log("train/loss_spikes", float(self.spike_count), on_step=True, on_epoch=False)

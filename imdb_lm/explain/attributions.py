@@ -38,7 +38,13 @@ def _log_odds(model: SequenceClassifier):
 
 def integrated_gradients(model: SequenceClassifier, ids: list[int], pad_id: int, special: set[int],
                          n_steps: int = 50) -> TokenAttribution:
-    """IG for one review (fp32, eval mode: dropout off, so F is deterministic)."""
+    """IG for one review (fp32, eval mode: dropout off, so F is deterministic). Works inside Lightning's
+    test/predict loops too, which run under inference mode."""
+    with torch.inference_mode(False), torch.enable_grad():
+        return _integrated_gradients(model, ids, pad_id, special, n_steps)
+
+
+def _integrated_gradients(model, ids, pad_id, special, n_steps) -> TokenAttribution:
     model.eval()
     device = model.device
     input_ids = torch.tensor([ids], device=device)
@@ -50,12 +56,11 @@ def integrated_gradients(model: SequenceClassifier, ids: list[int], pad_id: int,
         embedded, baseline = layer(input_ids), layer(base_ids)
     forward = _log_odds(model)
     ig = IntegratedGradients(forward)
-    with torch.enable_grad():
-        attributions, delta = ig.attribute(embedded, baselines=baseline, additional_forward_args=(mask, lengths),
-                                           n_steps=n_steps, internal_batch_size=n_steps,
-                                           return_convergence_delta=True)
-        with torch.no_grad():
-            f_x, f_b = forward(embedded, mask, lengths), forward(baseline, mask, lengths)
+    attributions, delta = ig.attribute(embedded, baselines=baseline, additional_forward_args=(mask, lengths),
+                                       n_steps=n_steps, internal_batch_size=n_steps,
+                                       return_convergence_delta=True)
+    with torch.no_grad():
+        f_x, f_b = forward(embedded, mask, lengths), forward(baseline, mask, lengths)
     scores = attributions.sum(-1)[0].detach().float().cpu().tolist()
     return TokenAttribution(scores, float(f_x), float(f_b), float(delta))
 
