@@ -49,6 +49,10 @@ def test_evaluate_out_of_domain_sources(rnn_run, tmp_path, cache_dir):
     assert "all 20 rows" in proc.stdout
     record = json.loads((rnn_run / "evaluations" / "ood.json").read_text())
     assert record["out_of_domain"] and record["split"] == "all" and record["fingerprint"]["count"] == 20
+
+
+@pytest.mark.slow
+def test_evaluate_on_bundled_rotten_tomatoes(rnn_run, tmp_path, cache_dir):
     run_cli("imdb_lm.evaluate", f"ckpt={rnn_run}", "data.source=rotten_tomatoes", cwd=tmp_path, cache=cache_dir)
     rt = json.loads((rnn_run / "evaluations" / "rotten_tomatoes.json").read_text())
     analysis = json.loads((rnn_run / "evaluations" / "rotten_tomatoes.analysis.json").read_text())
