@@ -142,6 +142,22 @@ def pick_device(name: str = "auto") -> torch.device:
         raise UserError(f"device={name!r} is not a torch device; use auto, cpu or cuda[:N]") from None
 
 
+@contextlib.contextmanager
+def _quiet_transformers():
+    """Building the transformer from its base checkpoint reports a freshly initialised classifier
+    head; here the trained head is loaded right after, so that report would only mislead."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()
+
+
 def load_run(path: str | Path, device: str = "auto") -> LoadedRun:
     run_dir, ckpt_path = find_checkpoint(path)
     cfg = load_run_config(run_dir)
@@ -152,7 +168,8 @@ def load_run(path: str | Path, device: str = "auto") -> LoadedRun:
         raise UserError(f"{run_dir / 'config.yaml'}: model.family={family!r} is not one of {sorted(classes)}")
     hparams = dict(data["hyper_parameters"])
     try:
-        model = classes[family](**hparams)
+        with _quiet_transformers():
+            model = classes[family](**hparams)
         model.load_state_dict(data["state_dict"])
     except (TypeError, RuntimeError) as err:
         raise UserError(f"ckpt={ckpt_path}: weights do not fit a {classes[family].__name__} "
