@@ -71,3 +71,26 @@ def write_predictions(run_dir: str | Path, hashes: list[str], labels: list[int],
 def read_predictions(run_dir: str | Path) -> dict[str, tuple[int, float]]:
     with (Path(run_dir) / PREDICTIONS_FILE).open(encoding="utf-8") as fh:
         return {row["review_hash"]: (int(row["label"]), float(row["prob_pos"])) for row in csv.DictReader(fh)}
+
+
+# ---- per-run artifacts beside metrics.json (explanations, error analysis, evaluations) ----------
+EXPLAIN_FILE = "explain.json"
+ANALYSIS_FILE = "analysis.json"
+EVALUATIONS_DIR = "evaluations"
+
+
+def write_artifact(run_dir: str | Path, name: str, record: dict[str, Any]) -> Path:
+    """A JSON record next to metrics.json (`explain.json`, `analysis.json`, `evaluations/<x>.json`)."""
+    path = Path(run_dir) / name
+    _atomic_write(path, json.dumps({"schema_version": SCHEMA_VERSION, **record}, indent=2, default=str))
+    return path
+
+
+def read_artifact(run_dir: str | Path, name: str) -> dict[str, Any]:
+    return json.loads((Path(run_dir) / name).read_text(encoding="utf-8"))
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Any other run file (an HTML page), atomically."""
+    _atomic_write(Path(path), text)
+    return Path(path)

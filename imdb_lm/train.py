@@ -28,6 +28,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from imdb_lm import jobs
+from imdb_lm.analysis import write_analysis
 from imdb_lm.callbacks import MetricsTimingCallback
 from imdb_lm.data.splits import RULE as SPLIT_RULE
 from imdb_lm.errors import UserError
@@ -45,6 +46,7 @@ from imdb_lm.resume import (
 )
 from imdb_lm.rundirs import acquire, discard_unstarted_run, run_lock, write_text_atomic
 from imdb_lm.runinfo import env_record
+from imdb_lm.stability import StabilityCallback
 from imdb_lm.validate import validate_config
 
 NON_MODEL_KEYS = ("name", "family", "recipe")
@@ -118,6 +120,7 @@ def _run(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> float | None:
         check_checkpoint(ckpt_path, meta, model, "ckpt_path")
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     timing = next(c for c in callbacks if isinstance(c, MetricsTimingCallback))
+    stability = next((c for c in callbacks if isinstance(c, StabilityCallback)), None)
     interrupt = GracefulInterrupt(run_dir / LAST_CHECKPOINT)
     callbacks += [ResumeState(meta), interrupt]
     loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]
@@ -150,6 +153,7 @@ def _run(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> float | None:
                         "test": test},
             "timing": {**timing.summary(model), **latency, "tokenization_cache_hit": cache_hit},
             "history": timing.history,
+            "stability": stability.summary() if stability else None,
             "checkpoint": checkpoint,
             "resumed_from": ckpt_path,
             "env": {**env_record(model.device), "world_size": trainer.world_size, "num_nodes": trainer.num_nodes},
@@ -163,7 +167,9 @@ def _run(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> float | None:
             raise RunInterrupted(interrupt.signum)
         checkpoint = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         test = {}
-        if cfg.test:
+        # A run that diverged before any checkpoint was selected has nothing worth testing.
+        diverged_early = stability is not None and stability.diverged and not checkpoint
+        if cfg.test and not diverged_early:
             trainer.test(model, datamodule=datamodule, ckpt_path=checkpoint or None, verbose=False,
                          weights_only=True)
             test = {k: v for k, v in timing.test_record.items() if k not in ("seconds", "samples_per_s")}
@@ -191,18 +197,21 @@ def _run(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> float | None:
     if not trainer.is_global_zero:  # rank zero writes the run's single record
         return timing.best_val.get("acc")
 
-    if cfg.test:
+    if test:
         hashes = datamodule.hashes("test")
         labels = datamodule.datasets["test"].labels
         order = sorted(timing.test_predictions)
         write_predictions(run_dir, [hashes[i] for i in order], [labels[i] for i in order],
                           [timing.test_predictions[i] for i in order])
+        write_analysis(run_dir, [datamodule.texts("test")[i] for i in order], [labels[i] for i in order],
+                       [timing.test_predictions[i] for i in order], [hashes[i] for i in order])
 
     latency = timing.measure_latency(model, datamodule.datasets["test"],
                                      trainer.strategy.precision_plugin.forward_context)
     train_loss = timing.history[-1].get("train_loss") if timing.history else None
-    diverged = train_loss is None or not math.isfinite(train_loss)
-    record = make_record("diverged" if diverged else "completed", checkpoint, test, latency)
+    diverged = stability.diverged if stability else (train_loss is None or not math.isfinite(train_loss))
+    record = make_record("diverged" if diverged else "completed", checkpoint, test, latency,
+                         error=stability.reason if stability and stability.diverged else None)
     path = write_metrics(run_dir, record)
     for logger in trainer.loggers:
         logger.log_hyperparams(hparams, {"hp/val_acc": record["metrics"]["best_val_acc"] or 0.0,
@@ -210,8 +219,8 @@ def _run(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> float | None:
                                          "hp/fit_seconds": record["timing"]["fit_seconds"] or 0.0,
                                          "hp/latency_ms_p50": latency["latency_ms_p50"]})
         logger.finalize("success")
-    print(f"\nresults: {path}\ntest accuracy: {test.get('acc', float('nan')):.4f}  "
-          f"best val accuracy: {record['metrics']['best_val_acc']:.4f}  "
+    print(f"\nresults: {path}  status: {record['status']}\ntest accuracy: {test.get('acc', float('nan')):.4f}  "
+          f"best val accuracy: {record['metrics']['best_val_acc'] or float('nan'):.4f}  "
           f"fit: {record['timing']['fit_seconds']:.0f}s\n"
           f"tensorboard: tensorboard --logdir {run_dir}")
     return record["metrics"]["best_val_acc"]

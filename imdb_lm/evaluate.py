@@ -1,0 +1,105 @@
+"""`python -m imdb_lm.evaluate ckpt=<run folder|.ckpt>`: re-test a checkpoint, on its own split or
+on another source.
+
+Options (key=value):
+  ckpt=PATH         a run folder written by imdb_lm.train, or one of its checkpoints/*.ckpt (required)
+  split=test        own-source evaluation: which split (train | val | test), rebuilt by the frozen rule;
+                    its fingerprint must equal the one in the run's metrics.json
+  data.source=...   another source for an out-of-domain check, evaluated on ALL its rows:
+                    rotten_tomatoes (bundled critic snippets) | csv data.path=FILE | aclimdb | hf | bundled
+  data.path, data.text_column, data.label_column, data.hf_name   as in the training config
+  batch_size=64     device=auto (auto | cpu | cuda[:N])   name=null (output name; default split/source)
+
+Measures with the training code (same metrics callback: accuracy, F1, AUROC, loss, throughput) and
+writes `evaluations/<name>.json` plus its error analysis (`<name>.analysis.json`,
+`<name>.reliability.png`) in the run folder.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from datetime import datetime, timezone
+
+import lightning as L
+from omegaconf import OmegaConf
+
+from imdb_lm.analysis import write_analysis
+from imdb_lm.callbacks import MetricsTimingCallback
+from imdb_lm.checkpoint import load_run
+from imdb_lm.cli import run_main
+from imdb_lm.data.splits import fingerprint
+from imdb_lm.errors import UserError
+from imdb_lm.inference import data_args_of, encode, loader, run_split, source_reviews
+from imdb_lm.results import EVALUATIONS_DIR, write_artifact
+
+DEFAULTS = {"ckpt": None, "split": "test", "data": {}, "batch_size": 64, "device": "auto", "name": None}
+DATA_KEYS = ("source", "path", "text_column", "label_column", "hf_name")
+
+
+def _target(run, overrides: dict) -> tuple[bool, dict]:
+    """(is another source, the data arguments to load)."""
+    unknown = sorted(set(overrides) - set(DATA_KEYS))
+    if unknown:
+        raise UserError(f"data.{unknown[0]} is not an evaluation option; use data.{', data.'.join(DATA_KEYS)}")
+    own = data_args_of(run.cfg.data)
+    if overrides.get("source") and overrides["source"] != own["source"] and "path" not in overrides:
+        overrides = {**overrides, "path": None}  # another source does not inherit the run's path
+    wanted = {**own, **overrides}
+    return wanted != own, wanted
+
+
+def evaluate(cfg) -> dict:
+    if not cfg.ckpt:
+        raise UserError("ckpt=<run folder or .ckpt> is required (e.g. ckpt=outputs/runs/<run>)")
+    if not isinstance(cfg.batch_size, int) or cfg.batch_size <= 0:
+        raise UserError(f"batch_size={cfg.batch_size} must be a positive integer")
+    run = load_run(cfg.ckpt, cfg.device)
+    other, data_args = _target(run, OmegaConf.to_container(cfg.data, resolve=True))
+    if other:
+        reviews = source_reviews(data_args)
+        split = "all"
+        default_name = data_args["source"] + (f"-{re.sub(r'[^A-Za-z0-9]+', '_', str(data_args['path']))[-40:]}"
+                                              if data_args["path"] else "")
+    else:
+        reviews = run_split(run, cfg.split)
+        split = cfg.split
+        default_name = f"{split}"
+    name = str(cfg.name or default_name)
+    data = encode(run, reviews)
+    timing = MetricsTimingCallback()
+    trainer = L.Trainer(accelerator=run.device.type, devices=1, logger=False, enable_checkpointing=False,
+                        precision=str(run.cfg.trainer.get("precision", "32-true")), callbacks=[timing],
+                        enable_progress_bar=False, enable_model_summary=False)
+    trainer.test(run.model, dataloaders=loader(run, data, cfg.batch_size), verbose=False)
+    probs = [timing.test_predictions[i] for i in range(len(data))]
+    metrics = {k: v for k, v in timing.test_record.items() if k not in ("seconds", "samples_per_s")}
+    trained_test = (((run.record or {}).get("metrics") or {}).get("test")) or {}
+    record = {
+        "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "ckpt": str(run.ckpt_path), "source": data_args, "split": split, "out_of_domain": other,
+        "fingerprint": fingerprint(reviews.hashes).as_dict(),
+        "metrics": {"test": metrics},
+        "timing": {"seconds": timing.test_record.get("seconds"), "samples_per_s": timing.test_record.get("samples_per_s"),
+                   "device": str(run.device)},
+        "training_test_metrics": trained_test if not other and split == "test" else None,
+    }
+    analysis = write_analysis(run.run_dir, reviews.texts, reviews.labels, probs, reviews.hashes,
+                              prefix=f"{EVALUATIONS_DIR}/{name}.", title=f"{name} ({len(reviews)} reviews)")
+    record["calibration_ece"] = analysis["calibration"]["ece"]
+    path = write_artifact(run.run_dir, f"{EVALUATIONS_DIR}/{name}.json", record)
+    where = f"{data_args['source']} (all {len(reviews)} rows)" if other else f"{split} split ({len(reviews)} reviews, fingerprint ok)"
+    print(f"{run.cfg.model.get('name', run.family)} on {where}: accuracy {metrics['acc']:.4f}  F1 {metrics['f1']:.4f}  "
+          f"AUROC {metrics['auroc']:.4f}  loss {metrics['loss']:.4f}  ECE {record['calibration_ece']:.4f}")
+    if record["training_test_metrics"]:
+        print(f"training recorded test accuracy {trained_test.get('acc', float('nan')):.4f}")
+    print(f"results: {path}")
+    return record
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_main(evaluate, sys.argv[1:] if argv is None else argv, DEFAULTS, __doc__)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""`imdb_lm.evaluate` through the real CLI: own split (fingerprint checked) and other sources."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import pytest
+
+from tests.conftest import load_metrics, run_cli
+from tests.trained_runs import trained_run
+
+
+@pytest.fixture(scope="module")
+def rnn_run(cache_dir):
+    return trained_run(cache_dir, "bigru")
+
+
+def test_evaluate_own_test_split_matches_training(rnn_run, tmp_path, cache_dir):
+    proc = run_cli("imdb_lm.evaluate", f"ckpt={rnn_run}", cwd=tmp_path, cache=cache_dir)
+    assert "fingerprint ok" in proc.stdout
+    trained = load_metrics(rnn_run)["metrics"]["test"]
+    record = json.loads((rnn_run / "evaluations" / "test.json").read_text())
+    assert record["fingerprint"] == load_metrics(rnn_run)["splits"]["test"]
+    for key in ("acc", "f1", "auroc", "loss"):
+        assert record["metrics"]["test"][key] == pytest.approx(trained[key], abs=1e-5)
+    analysis = json.loads((rnn_run / "evaluations" / "test.analysis.json").read_text())
+    assert analysis["n"] == 128 and (rnn_run / "evaluations" / "test.reliability.png").stat().st_size > 1000
+
+
+def test_evaluate_refuses_a_changed_split(rnn_run, tmp_path, cache_dir):
+    copy = tmp_path / "run"
+    shutil.copytree(rnn_run, copy, ignore=shutil.ignore_patterns("tensorboard", "evaluations"))
+    record = load_metrics(copy)
+    record["splits"]["test"]["digest"] = "0" * 16
+    (copy / "metrics.json").write_text(json.dumps(record))
+    proc = run_cli("imdb_lm.evaluate", f"ckpt={copy}", cwd=tmp_path, cache=cache_dir, check=False)
+    assert proc.returncode == 2 and "fingerprint" in proc.stderr and proc.stderr.strip().count("\n") == 0
+    assert not (copy / "evaluations").exists()
+
+
+def test_evaluate_out_of_domain_sources(rnn_run, tmp_path, cache_dir):
+    rows = [("A moving, beautifully acted story.", "pos"), ("Tedious and badly written.", "neg")] * 10
+    with (tmp_path / "ood.csv").open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([("text", "label"), *rows])
+    proc = run_cli("imdb_lm.evaluate", f"ckpt={rnn_run}", "data.source=csv", f"data.path={tmp_path / 'ood.csv'}",
+                   "name=ood", cwd=tmp_path, cache=cache_dir)
+    assert "all 20 rows" in proc.stdout
+    record = json.loads((rnn_run / "evaluations" / "ood.json").read_text())
+    assert record["out_of_domain"] and record["split"] == "all" and record["fingerprint"]["count"] == 20
+
+
+@pytest.mark.slow
+def test_evaluate_on_bundled_rotten_tomatoes(rnn_run, tmp_path, cache_dir):
+    run_cli("imdb_lm.evaluate", f"ckpt={rnn_run}", "data.source=rotten_tomatoes", cwd=tmp_path, cache=cache_dir)
+    rt = json.loads((rnn_run / "evaluations" / "rotten_tomatoes.json").read_text())
+    analysis = json.loads((rnn_run / "evaluations" / "rotten_tomatoes.analysis.json").read_text())
+    assert analysis["n"] == 8530 and 0.0 <= rt["metrics"]["test"]["acc"] <= 1.0

@@ -1,0 +1,31 @@
+"""Tiny checkpoints trained once per test session through the real CLI, shared by the predict,
+evaluate and explain tests (a file lock keeps parallel workers from training twice)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from filelock import FileLock
+
+from tests.conftest import TINY, run_cli, run_dirs
+
+# Real bundled data, real bundled MiniLM; small enough to train in well under a minute each. Both keep
+# debug=smoke's val/test limits, so they share the test split (explain compares them on it).
+RECIPES = {
+    "bigru": [*TINY],
+    "transformer": [*TINY, "model=transformer", "data.max_length=32", "data.train_limit=64",
+                    "trainer.limit_train_batches=2",
+                    "callbacks.attributions.n_steps=4", "callbacks.attributions.n_reviews=2"],
+}
+
+
+def trained_run(cache: Path, kind: str) -> Path:
+    """The run folder of a tiny `kind` model (trained on first use in this session)."""
+    home = cache.parent / f"trained-{kind}"
+    with FileLock(str(home) + ".lock"):
+        found = run_dirs(home) if home.exists() else []
+        if not found:
+            home.mkdir(parents=True, exist_ok=True)
+            run_cli("imdb_lm.train", *RECIPES[kind], cwd=home, cache=cache)
+            found = run_dirs(home)
+    return found[0]
