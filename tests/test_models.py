@@ -67,6 +67,7 @@ def test_bad_model_options_are_one_line_errors():
 
 def test_bundled_transformer_forward_backward_and_padding():
     model = TransformerClassifier("bundled")
+    assert all(m.training for m in model.modules())  # fine-tuning trains with dropout on
     assert 22_000_000 < model.count_parameters()["total"] < 23_000_000
     ids = torch.tensor([[101, 2023, 3185, 2001, 2307, 102]])
     mask = torch.ones_like(ids)

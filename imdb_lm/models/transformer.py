@@ -28,6 +28,9 @@ class TransformerClassifier(SequenceClassifier):
         except (ValueError, ImportError):  # an architecture without SDPA support: use its default
             self.model = AutoModelForSequenceClassification.from_pretrained(ckpt.source, config=config,
                                                                             **ckpt.kwargs())
+        # from_pretrained returns the model in eval mode, and Lightning keeps each module's mode:
+        # without this, fine-tuning would silently run with dropout off.
+        self.model.train()
         if gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
 
