@@ -8,13 +8,12 @@ whitespace words of the cleaned text, so the buckets mean the same thing for bot
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torchmetrics.functional.classification import multiclass_calibration_error
 
+from imdb_lm.atomic import replacing
 from imdb_lm.results import write_artifact
 
 LENGTH_EDGES = (0, 100, 200, 400, 800)  # words; the last bucket is open-ended
@@ -89,14 +88,11 @@ def reliability_plot(bins: list[dict], ece: float, path: Path, title: str) -> No
     ax.set(xlim=(0.5, 1), ylim=(0, 1), xlabel="confidence (top-label probability)", ylabel="accuracy",
            title=f"{title}\nECE = {ece:.3f}")
     ax.legend(fontsize=7, loc="upper left")
-    fd, tmp = tempfile.mkstemp(prefix=".reliability.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=100, bbox_inches="tight")
-        os.replace(tmp, path)
+        with replacing(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=100, bbox_inches="tight")
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
 
 
 def write_analysis(run_dir: str | Path, texts, labels, probs, hashes, prefix: str = "",

@@ -8,28 +8,16 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from imdb_lm.atomic import write_text as write_text_atomic
 
 SCHEMA_VERSION = 1
 METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.csv"
 STATUSES = ("completed", "failed", "diverged", "interrupted")
 REQUIRED = ("schema_version", "status", "model", "hparams", "splits", "metrics", "timing", "env")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_metrics(run_dir: str | Path, record: dict[str, Any]) -> Path:
@@ -40,7 +28,7 @@ def write_metrics(run_dir: str | Path, record: dict[str, Any]) -> Path:
     if missing:
         raise ValueError(f"metrics record lacks {missing}")
     path = Path(run_dir) / METRICS_FILE
-    _atomic_write(path, json.dumps(record, indent=2, sort_keys=False, default=str))
+    write_text_atomic(path, json.dumps(record, indent=2, sort_keys=False, default=str))
     return path
 
 
@@ -64,7 +52,7 @@ def write_predictions(run_dir: str | Path, hashes: list[str], labels: list[int],
     lines = ["review_hash,label,prob_pos"]
     lines += [f"{h},{int(y)},{float(p):.6f}" for h, y, p in zip(hashes, labels, probs, strict=True)]
     path = Path(run_dir) / PREDICTIONS_FILE
-    _atomic_write(path, "\n".join(lines) + "\n")
+    write_text_atomic(path, "\n".join(lines) + "\n")
     return path
 
 
@@ -82,7 +70,7 @@ EVALUATIONS_DIR = "evaluations"
 def write_artifact(run_dir: str | Path, name: str, record: dict[str, Any]) -> Path:
     """A JSON record next to metrics.json (`explain.json`, `analysis.json`, `evaluations/<x>.json`)."""
     path = Path(run_dir) / name
-    _atomic_write(path, json.dumps({"schema_version": SCHEMA_VERSION, **record}, indent=2, default=str))
+    write_text_atomic(path, json.dumps({"schema_version": SCHEMA_VERSION, **record}, indent=2, default=str))
     return path
 
 
@@ -92,5 +80,5 @@ def read_artifact(run_dir: str | Path, name: str) -> dict[str, Any]:
 
 def write_text(path: str | Path, text: str) -> Path:
     """Any other run file (an HTML page), atomically."""
-    _atomic_write(Path(path), text)
+    write_text_atomic(Path(path), text)
     return Path(path)

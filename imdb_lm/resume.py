@@ -21,8 +21,9 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from imdb_lm.atomic import write_text as write_text_atomic
 from imdb_lm.errors import UserError
-from imdb_lm.rundirs import is_locked, write_text_atomic
+from imdb_lm.rundirs import is_locked
 
 KEY_FILE = "config_key.txt"
 LAST_CHECKPOINT = "checkpoints/last.ckpt"

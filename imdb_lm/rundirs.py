@@ -53,13 +53,6 @@ def acquire(lock: FileLock, run_dir: Path) -> None:
                         "wait for it to finish or stop it, then resume") from None
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file next to `path`, then rename: readers see all of it or none."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def discard_unstarted_run(run_dir: str | Path) -> None:
     """Remove a run folder that an early error left without any result (only logs and configs)."""
     run_dir = Path(run_dir)

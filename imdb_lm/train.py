@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from imdb_lm import jobs
 from imdb_lm.analysis import write_analysis
+from imdb_lm.atomic import write_text as write_text_atomic
 from imdb_lm.callbacks import MetricsTimingCallback
 from imdb_lm.data.splits import RULE as SPLIT_RULE
 from imdb_lm.errors import UserError
@@ -44,7 +45,7 @@ from imdb_lm.resume import (
     run_meta,
     write_key,
 )
-from imdb_lm.rundirs import acquire, discard_unstarted_run, run_lock, write_text_atomic
+from imdb_lm.rundirs import acquire, discard_unstarted_run, run_lock
 from imdb_lm.runinfo import env_record
 from imdb_lm.stability import StabilityCallback
 from imdb_lm.validate import validate_config

@@ -9,12 +9,11 @@ from __future__ import annotations
 import base64
 import html
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from imdb_lm.atomic import write_text
 from imdb_lm.report import findings, plots
 from imdb_lm.report.analysis import Analysis
 
@@ -189,11 +188,7 @@ def to_html(items: list[tuple[str, object]]) -> str:
 
 
 def _write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be shared
-    os.replace(tmp, path)
+    write_text(path, text)
 
 
 def make_figures(analysis: Analysis, fig_dir: Path) -> dict[str, Path | None]:
