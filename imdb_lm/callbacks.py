@@ -143,7 +143,14 @@ class MetricsTimingCallback(L.Callback):
                 "train_samples": self.train_samples, "train_tokens": self.train_tokens,
                 "train_seconds": self.train_seconds, "train_metrics": self.metrics["train"].state_dict()}
 
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        self._stage = stage  # Lightning calls setup before it restores a checkpoint
+
     def load_state_dict(self, state_dict: dict) -> None:
+        # Only a resumed fit continues the run's record. trainer.test(ckpt_path="best") restores
+        # callbacks too, and would roll the history and timing back to the best epoch.
+        if getattr(self, "_stage", "fit") != "fit":
+            return
         for key in ("history", "epoch_seconds", "best_val", "train_samples", "train_tokens", "train_seconds"):
             setattr(self, key, state_dict[key])
         self.metrics["train"].persistent(True)

@@ -113,7 +113,7 @@ class StabilityCallback(L.Callback):
             "diverged": self.diverged, "reason": self.reason,
             "grad_norm": {"steps": len(self.grad_norms), "median": statistics.median(finite) if finite else None,
                           "max": max(finite) if finite else None,
-                          "nonfinite_steps": len(self.grad_norms) - len(finite),
-                          "per_step": [float(f"{g:.4g}") for g in self.grad_norms]},
+                          # per-step values are in TensorBoard (train/grad_norm), not in the record
+                          "nonfinite_steps": len(self.grad_norms) - len(finite)},
             "loss_spikes": {"count": self.spike_count, "factor": self.spike_factor, "first": self.spikes},
         }

@@ -40,4 +40,4 @@ def test_training_writes_analysis_and_stability(cache_dir):
     assert sum(b["count"] for b in analysis["accuracy_by_length"]) == 128
     assert (run / "reliability.png").stat().st_size > 1000
     assert metrics["status"] == "completed" and metrics["stability"]["grad_norm"]["steps"] == 4
-    assert all(g > 0 for g in metrics["stability"]["grad_norm"]["per_step"])
+    assert 0 < metrics["stability"]["grad_norm"]["median"] <= metrics["stability"]["grad_norm"]["max"]

@@ -43,5 +43,5 @@ def test_injected_nan_gives_diverged_status_and_a_clean_early_stop(tmp_path, cac
     stability = record["stability"]
     # stopped at once, not after the epoch's 16 steps
     assert stability["diverged"] and stability["grad_norm"]["steps"] == 3
-    assert all(g > 0 for g in stability["grad_norm"]["per_step"][:2])
+    assert stability["grad_norm"]["median"] > 0
     assert stability["grad_norm"]["nonfinite_steps"] == 1
