@@ -1,8 +1,8 @@
-"""Multirun job bookkeeping: a stable job key, reusing finished jobs, recording failed ones.
+"""Multirun job bookkeeping: reusing finished jobs, recording failed ones.
 
-Hydra gives every rerun of a multirun a new timestamped folder, so a job is identified by a key made
-of its resolved config without the keys that only say *where* it runs (paths, run folder, cache) or
-how this bookkeeping behaves. With `skip_completed=true` a job whose key already has a finished
+Hydra gives every rerun of a multirun a new timestamped folder, so a job is identified by its
+config key (imdb_lm/config_key.py: the resolved config without where it runs), which every run
+writes into its metrics.json. With `skip_completed=true` a job whose key already has a finished
 record (status completed or diverged: rerunning would reproduce it) under `results_dirs` is not
 trained again: its record is copied into the new job folder and its val metric returned, so an
 interrupted sweep can be finished and Optuna still gets a value.
@@ -10,52 +10,22 @@ interrupted sweep can be finished and Optuna still gets a value.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from imdb_lm.config_key import config_key
 from imdb_lm.results import METRICS_FILE, PREDICTIONS_FILE, read_metrics, write_metrics
 
-# Top-level keys that do not change what a job computes.
-IGNORED_KEYS = ("paths", "skip_completed", "results_dirs")
 FINISHED = ("completed", "diverged")
 
 
-def _strip_locations(value: Any, locations: list[tuple[str, str]]) -> Any:
-    if isinstance(value, dict):
-        return {k: _strip_locations(v, locations) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_strip_locations(v, locations) for v in value]
-    if isinstance(value, str):
-        for name, location in locations:
-            if value == location or value.startswith(location.rstrip("/") + "/"):
-                return f"<paths.{name}>" + value[len(location):]
-    return value
-
-
-def job_key(config: dict) -> str:
-    """Hash of a resolved config (as stored in metrics.json) minus where-it-runs keys."""
-    paths = config.get("paths") or {}
-    # Longest first, so a folder inside another is replaced before its parent.
-    locations = sorted(((k, str(v)) for k, v in paths.items() if v), key=lambda kv: len(kv[1]), reverse=True)
-    kept = {k: v for k, v in config.items() if k not in IGNORED_KEYS}
-    text = json.dumps(_strip_locations(kept, locations), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def cfg_key(cfg: DictConfig) -> str:
-    return job_key(OmegaConf.to_container(cfg, resolve=True))
-
-
 def find_finished(cfg: DictConfig) -> dict | None:
-    """The newest finished record with this job's key under `cfg.results_dirs`, if any."""
-    key, own = cfg_key(cfg), Path(cfg.paths.run_dir).resolve()
+    """The newest finished record with this job's config key under `cfg.results_dirs`, if any."""
+    key, own = config_key(cfg), Path(cfg.paths.run_dir).resolve()
     best = None
     for root in cfg.get("results_dirs") or []:
         for path in Path(root).resolve().rglob(METRICS_FILE):
@@ -65,7 +35,7 @@ def find_finished(cfg: DictConfig) -> dict | None:
                 record = read_metrics(path)
             except (OSError, ValueError):
                 continue  # unreadable or another schema: not a result to reuse
-            if record.get("status") in FINISHED and job_key(record.get("config") or {}) == key and (
+            if record.get("status") in FINISHED and record.get("config_key") == key and (
                     best is None or record.get("finished_at", "") > best.get("finished_at", "")):
                 best = record
     return best
@@ -89,6 +59,10 @@ def record_failure(cfg: DictConfig, error: BaseException, hparams: dict) -> None
         config = OmegaConf.to_container(cfg, resolve=True)
     except Exception:  # an unresolvable config is itself a possible cause of failure
         config = OmegaConf.to_container(cfg, resolve=False)
+    try:
+        key = config_key(cfg)
+    except Exception:
+        key = None  # not the same job as any other: the report keeps it as its own row
     model = config.get("model") or {}
     write_metrics(cfg.paths.run_dir, {
         "status": "failed",
@@ -99,4 +73,5 @@ def record_failure(cfg: DictConfig, error: BaseException, hparams: dict) -> None
         "hparams": hparams, "seed": config.get("seed"),
         "splits": {}, "metrics": {}, "timing": {}, "env": {}, "history": [],
         "config": config,
+        "config_key": key,
     })

@@ -62,7 +62,8 @@ def resume_arguments(cfg) -> list[str] | None:
     config's latest run already finished (nothing to do)."""
     from omegaconf import OmegaConf
 
-    from imdb_lm.resume import config_key, latest_run, runs_root
+    from imdb_lm.config_key import config_key
+    from imdb_lm.resume import latest_run, runs_root
 
     hydra_cfg = OmegaConf.to_container(cfg.hydra, resolve=False)
     roots = [runs_root(hydra_cfg["run"]["dir"]), runs_root(hydra_cfg["sweep"]["dir"])]

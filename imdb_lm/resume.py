@@ -22,35 +22,15 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from imdb_lm.atomic import write_text as write_text_atomic
+from imdb_lm.config_key import config_key
 from imdb_lm.errors import UserError
 from imdb_lm.rundirs import is_locked
 
 KEY_FILE = "config_key.txt"
 LAST_CHECKPOINT = "checkpoints/last.ckpt"
-# Where and how a run is stored, not what it trains: left out of the config key.
-NOT_IN_KEY = ("paths", "hydra", "resume", "ckpt_path")
-LOCATION_REFS = ("${paths.", "${hydra:")
 
 
 # ---- which run ------------------------------------------------------------------------------
-def _drop_locations(node):
-    if isinstance(node, dict):
-        return {k: _drop_locations(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_drop_locations(v) for v in node]
-    if isinstance(node, str) and any(ref in node for ref in LOCATION_REFS):
-        return None
-    return node
-
-
-def config_key(cfg: DictConfig) -> str:
-    """A stable id of what a config trains: the resolved config without paths and resume options."""
-    raw = OmegaConf.to_container(cfg, resolve=False)
-    raw = _drop_locations({k: v for k, v in raw.items() if k not in NOT_IN_KEY})
-    resolved = OmegaConf.to_container(OmegaConf.create(raw), resolve=True)
-    return hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:20]
-
-
 def write_key(run_dir: Path, key: str) -> None:
     write_text_atomic(run_dir / KEY_FILE, key + "\n")
 

@@ -31,6 +31,7 @@ from imdb_lm import jobs
 from imdb_lm.analysis import write_analysis
 from imdb_lm.atomic import write_text as write_text_atomic
 from imdb_lm.callbacks import MetricsTimingCallback
+from imdb_lm.config_key import config_key
 from imdb_lm.data.splits import RULE as SPLIT_RULE
 from imdb_lm.errors import UserError
 from imdb_lm.interrupt import GracefulInterrupt, RunInterrupted
@@ -40,7 +41,6 @@ from imdb_lm.resume import (
     LAST_CHECKPOINT,
     ResumeState,
     check_checkpoint,
-    config_key,
     plan_resume,
     run_meta,
     write_key,
@@ -131,8 +131,9 @@ def _run(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> float | None:
         trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     except InstantiationException as err:  # e.g. trainer.devices=5 on a 2-core CPU, a bad precision
         raise UserError(f"trainer: {one_line(err.__cause__ or err)}; fix the trainer.* override") from None
+    key = config_key(cfg)
     if trainer.is_global_zero:
-        write_key(run_dir, config_key(cfg))
+        write_key(run_dir, key)
         datamodule.save_tokenizer(run_dir)
         write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     hparams = flat_hparams(cfg)
@@ -159,6 +160,7 @@ def _run(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> float | None:
             "resumed_from": ckpt_path,
             "env": {**env_record(model.device), "world_size": trainer.world_size, "num_nodes": trainer.num_nodes},
             "config": OmegaConf.to_container(cfg, resolve=True),
+            "config_key": key,
         }
 
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
@@ -39,19 +38,24 @@ def test_rerunning_a_sweep_reuses_every_finished_job(tmp_path_factory, cache_dir
 
 
 def test_a_changed_setting_is_not_reused(tmp_path_factory, cache_dir):
+    from imdb_lm.config_key import config_key
+    from imdb_lm.overrides import _compose
+
     sweep = tiny_sweep_dir(tmp_path_factory.getbasetemp(), cache_dir)
-    from imdb_lm.jobs import job_key
-    keys = {job_key(read_metrics(p.parent)["config"]) for p in sweep.rglob("metrics.json")}
-    assert len(keys) == JOBS  # every job of the sweep has its own key
-    record = read_metrics(next(sweep.rglob("metrics.json")).parent)
-    changed = {**record["config"], "seed": 7}
-    # the same job run from another folder with another cache: every path in its config moves
-    text = json.dumps(record["config"])
-    for name, path in record["config"]["paths"].items():
-        text = text.replace(path, f"/elsewhere/{name}")
-    moved = json.loads(text)
-    assert job_key(changed) not in keys
-    assert job_key(moved) == job_key(record["config"])
+    records = {p.parent: read_metrics(p.parent) for p in sweep.rglob("metrics.json")}
+    assert len({r["config_key"] for r in records.values()}) == JOBS  # every job of the sweep has its own key
+    run_dir, record = next(iter(records.items()))
+    assert (run_dir / "config_key.txt").read_text().strip() == record["config_key"]
+    # The job's own overrides composed again give its stored key: that is what a rerun compares.
+    job_overrides = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text())
+    assert config_key(_compose(job_overrides)) == record["config_key"]
+    # Where it runs and how it is bookkept do not change the key ...
+    moved = ["paths.run_dir=/elsewhere/run", "paths.cache_dir=/elsewhere/cache", "results_dirs=[/x]",
+             "skip_completed=false", "hydra.run.dir=/elsewhere/run"]
+    assert config_key(_compose([*job_overrides, *moved])) == record["config_key"]
+    # ... any setting that changes the result does.
+    for change in ("seed=7", "data.max_length=33", "optimizer.lr=0.123"):
+        assert config_key(_compose([*job_overrides, change])) != record["config_key"], change
 
 
 @pytest.mark.slow

@@ -12,7 +12,6 @@ from pathlib import Path
 import pandas as pd
 
 from imdb_lm.errors import UserError
-from imdb_lm.jobs import job_key
 from imdb_lm.results import METRICS_FILE, PREDICTIONS_FILE, read_metrics, read_predictions
 
 SPLITS = ("train", "val", "test")
@@ -69,7 +68,9 @@ def _row(record: dict) -> dict:
     model = record.get("model") or {}
     params = model.get("params") or {}
     return {
-        "run_dir": record["run_dir"], "job_key": job_key(config), "status": record.get("status"),
+        "run_dir": record["run_dir"], # Reused jobs are copies of one result: same config key, one row (records
+        # without a key, e.g. unresolvable failures, stay rows of their own).
+        "job_key": record.get("config_key") or record["run_dir"], "status": record.get("status"),
         "error": record.get("error"), "finished_at": record.get("finished_at") or "",
         "model": hp.get("model", model.get("name")), "family": hp.get("family", model.get("family")),
         "optimizer": hp.get("optimizer"), "lr": hp.get("lr"), "lr_scale": float(config.get("lr_scale", 1.0)),
