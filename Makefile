@@ -12,6 +12,8 @@ PYTEST_ARGS ?=
 SWEEP ?= compare_quick
 # The newest sweep folder (by modification time), or RUNS="dir1 dir2".
 RUNS ?= $(shell ls -td outputs/multirun/*/ 2>/dev/null | head -1)
+# Test reviews on which `make report` explains the selected RNN and transformer (0: skip).
+EXPLAIN ?= 20
 
 .PHONY: setup train test test-all sweep report tensorboard bench lint clean
 
@@ -37,7 +39,7 @@ sweep: setup
 	$(PY) -m imdb_lm.train --multirun experiment=$(SWEEP) $(ARGS)
 
 report: setup
-	$(PY) -m imdb_lm.report $(RUNS) $(ARGS)
+	$(PY) -m imdb_lm.report $(RUNS) --explain $(EXPLAIN) $(ARGS)
 
 tensorboard: setup
 	$(VENV)/bin/tensorboard --logdir outputs $(ARGS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -22,7 +23,8 @@ def sweep(tmp_path_factory, cache_dir):
 @pytest.fixture(scope="module")
 def report(sweep, tmp_path_factory, cache_dir):
     out = tmp_path_factory.mktemp("report")
-    proc = run_cli("imdb_lm.report", str(sweep), "--out", str(out), "--bootstrap", "2000", cwd=out, cache=cache_dir)
+    proc = run_cli("imdb_lm.report", str(sweep), "--out", str(out), "--bootstrap", "2000", "--explain", "6",
+                   cwd=out, cache=cache_dir)
     assert "report.html" in proc.stdout
     return out
 
@@ -94,6 +96,39 @@ def test_leaderboard_and_paired_test_are_computed_from_the_runs(sweep, report):
     assert float(acc_a) == pytest.approx(a.mean() * 100, abs=0.05)
     assert float(p) == pytest.approx(statistics.mcnemar(a, b).p_value, rel=1e-2)
     assert "Comparison: On the same 48 test reviews" in text
+
+
+def _cells(text: str, prefix: str) -> list[str]:
+    row = next(line for line in text.splitlines() if line.startswith(prefix))
+    return [c.strip() for c in row.strip("|").split("|")]
+
+
+def test_interpretability_scores_the_two_compared_runs_on_the_same_reviews(sweep, report):
+    explained = {r["hparams"]["model"]: (d, json.loads((Path(d) / "explain.json").read_text()))
+                 for d, r in records(sweep).items() if (Path(d) / "explain.json").is_file()}
+    assert sorted(explained) == ["gru", "transformer"]  # only the two selected runs were explained
+    hashes = [[r["hash"] for r in e["per_review"]] for _, e in explained.values()]
+    assert hashes[0] == hashes[1] and len(hashes[0]) == 6  # the same six test reviews
+    for model, (run_dir, _) in explained.items():  # the runs of the paired test: best validation accuracy
+        mine = [r for r in records(sweep).values() if r["hparams"]["model"] == model]
+        assert read_metrics(run_dir)["metrics"]["best_val_acc"] == max(r["metrics"]["best_val_acc"] for r in mine)
+    text = (report / "report.md").read_text()
+    for model, family, method, key in (("gru", "recurrent", "integrated gradients", "integrated_gradients"),
+                                       ("transformer", "transformer", "integrated gradients", "integrated_gradients"),
+                                       ("transformer", "transformer", "attention rollout", "attention_rollout")):
+        faith = explained[model][1]["faithfulness"][key]
+        cells = _cells(text, f"| {model} | {family} | {method} |")
+        assert int(cells[3]) == 6
+        assert [float(c) for c in cells[4:7]] == pytest.approx(
+            [round(faith["aopc"], 3), round(faith["random_aopc"], 3), round(faith["aopc_gain"], 3)], abs=1e-9)
+    gains = {m: {r["hash"]: r["aopc_integrated_gradients"] - r["aopc_random"] for r in e["per_review"]}
+             for m, (_, e) in explained.items()}
+    diff = sum(gains["gru"][h] - gains["transformer"][h] for h in hashes[0]) / 6
+    assert f"best RNN minus best transformer: {diff:+.3f}" in text
+    # the verdict weighs it: the paired gain's CI decides whether interpretability separates the models
+    assert any(line.startswith("- Verdict: Interpretability ") and f"{diff:+.3f}" in line for line in text.splitlines())
+    assert (report / "explain.html").stat().st_size > 1000
+    assert 'href="explain.html"' in (report / "report.html").read_text()
 
 
 def test_figures_exist_and_html_is_self_contained(report):

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from imdb_lm.report import collect, tables
+from imdb_lm.report import collect, interpretability, tables
+from imdb_lm.report.statistics import PairedDifference
 
 
 @dataclass
@@ -26,6 +27,10 @@ class Analysis:
     histories: dict[str, list[dict]]
     device: str
     sources: list[str] = field(default_factory=list)
+    # Faithfulness of the selected runs' explanations (report/interpretability.py; empty until explained)
+    interpretability: pd.DataFrame = field(default_factory=pd.DataFrame)
+    interpretability_difference: PairedDifference | None = None  # IG gain over random: RNN - transformer
+    explain_page: Path | None = None
 
 
 def analyze(dirs: list[str | Path], resamples: int = 10_000, seed: int = 0) -> Analysis:
@@ -40,7 +45,7 @@ def analyze(dirs: list[str | Path], resamples: int = 10_000, seed: int = 0) -> A
                                               resamples, seed)
     models = sorted(tables.finished(runs)["model"].unique())
     devices = runs["device"].dropna()
-    return Analysis(
+    analysis = Analysis(
         runs=runs, majority=majority, leaderboard=board, best_family=best, comparison=comparison,
         sensitivity={m: tables.sensitivity(runs, m) for m in models},
         batch_size=tables.batch_size_effect(runs),
@@ -51,3 +56,5 @@ def analyze(dirs: list[str | Path], resamples: int = 10_000, seed: int = 0) -> A
         histories=collect.histories(list(board["best_run"])) if not board.empty else {},
         device=devices.mode().iloc[0] if not devices.empty else "unknown device",
         sources=[str(d) for d in dirs])
+    interpretability.attach(analysis, resamples, seed)
+    return analysis

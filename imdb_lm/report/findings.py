@@ -120,10 +120,42 @@ def verdict(analysis) -> list[str]:
         text = (f"The accuracy difference ({diff.diff * 100:+.1f} points) is not distinguishable from zero on "
                 f"{diff.n} test reviews (CI {diff.low * 100:+.1f} to {diff.high * 100:+.1f}), so inference time "
                 f"decides: {faster} is {max(latency, 1 / latency):.1f}x faster per review.")
-    return [text, "Interpretability is not measured by these runs, so it cannot tip this verdict; "
-                  "compare attributions of the two selected checkpoints before deciding on it."]
+    return [text, _interpretability_verdict(analysis, rnn, trf)]
+
+
+def _interpretability_verdict(analysis, rnn: pd.Series, trf: pd.Series) -> str:
+    gain = analysis.interpretability_difference
+    if gain is None:
+        return ("Interpretability was not measured for these runs, so it cannot tip this verdict; "
+                "run the report with --explain N to score both models' explanations on the same reviews.")
+    span = f"{gain.diff:+.3f}, 95% CI {gain.low:+.3f} to {gain.high:+.3f} over {gain.n} reviews"
+    if gain.low > 0 or gain.high < 0:
+        better, worse = (rnn, trf) if gain.low > 0 else (trf, rnn)
+        return (f"Interpretability favours {better['model']}: its Integrated Gradients explanations are more "
+                f"faithful than {worse['model']}'s (AOPC gain over random deletion, RNN minus transformer "
+                f"{span}); weigh that against the accuracy and latency above.")
+    return (f"Interpretability does not separate them: the faithfulness of their Integrated Gradients "
+            f"explanations (AOPC gain over random deletion, RNN minus transformer {span}) is "
+            f"indistinguishable, so it does not tip this verdict.")
+
+
+def interpretability(analysis) -> list[str]:
+    frame = analysis.interpretability
+    if frame.empty:
+        return []
+    parts = [f"{row['model']} {row['explanation']} AOPC {row['AOPC']:.3f} vs {row['random AOPC']:.3f} "
+             f"for random tokens (gain {row['gain']:+.3f})" for _, row in frame.iterrows()]
+    sentences = [f"Deleting the top-attributed 1-50% tokens of the same {int(frame['reviews'].max())} test "
+                 f"reviews lowers the predicted class's probability by (AOPC): {'; '.join(parts)}."]
+    gain = analysis.interpretability_difference
+    if gain is not None:
+        sentences.append(f"Integrated Gradients' gain over random deletion, best RNN minus best transformer: "
+                         f"{gain.diff:+.3f} (95% paired bootstrap CI {gain.low:+.3f} to {gain.high:+.3f}, "
+                         f"{gain.n} reviews).")
+    return sentences
 
 
 def all_findings(analysis) -> dict[str, list[str]]:
-    return {"Comparison": comparison(analysis), "Verdict": verdict(analysis), "Stability": stability(analysis),
+    return {"Comparison": comparison(analysis), "Verdict": verdict(analysis),
+            "Interpretability": interpretability(analysis), "Stability": stability(analysis),
             "Sensitivity": sensitivity(analysis), "Seeds": seeds(analysis)}

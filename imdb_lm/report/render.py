@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -94,6 +95,31 @@ def stability_table(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def interpretability_table(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for col in ("AOPC", "random AOPC", "gain"):
+        out[col] = out[col].round(3)
+    out["IG completeness"] = [f"{v:.1e}" for v in out["IG completeness"]]
+    return out
+
+
+def interpretability_blocks(analysis: Analysis) -> list[tuple[str, object]]:
+    if analysis.interpretability.empty:
+        return [("h2", "Interpretability"),
+                ("note", "Not measured: run the report with --explain N to explain the selected RNN and "
+                         "transformer on the same N test reviews and score their explanations.")]
+    out = [("h2", "Interpretability: faithfulness of the selected runs' explanations"),
+           ("table", interpretability_table(analysis.interpretability)),
+           ("note", "AOPC: mean drop of the predicted class's probability after deleting the top 1-50% of "
+                    "tokens ranked by the explanation, over the same test reviews (the first in review-hash "
+                    "order); random AOPC deletes random tokens; gain = AOPC - random AOPC (higher: the "
+                    "explanation finds tokens the prediction depends on). IG completeness: |sum of "
+                    "attributions - (f(x) - f(baseline))| relative to the gap (0 is exact).")]
+    if analysis.explain_page is not None:
+        out.append(("link", (analysis.explain_page, "Highlighted reviews, attention maps and deletion curves")))
+    return out
+
+
 def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[str, object]]:
     runs = analysis.runs
     statuses = ", ".join(f"{n} {s}" for s, n in runs["status"].value_counts().items())
@@ -117,6 +143,7 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
                 ("table", comparison_table(analysis)),
                 ("note", "McNemar's test on the discordant reviews (exact binomial below 25 of them); CI from "
                          "a paired bootstrap over reviews.")]
+    out += interpretability_blocks(analysis)
     out += [("h2", "Sensitivity to optimizer and learning rate"), ("figure", figures.get("sensitivity"))]
     for model, table in analysis.sensitivity.items():
         if not table.empty:
@@ -164,10 +191,17 @@ def to_markdown(items: list[tuple[str, object]], out_dir: Path) -> str:
             parts.append(_md_table(value))
         elif kind == "figure" and value is not None:
             parts.append(f"![{value.stem}]({value.relative_to(out_dir)})")
+        elif kind == "link":
+            target, text = value
+            parts.append(f"[{text}]({_relative(target, out_dir)})")
     return "\n\n".join(parts) + "\n"
 
 
-def to_html(items: list[tuple[str, object]]) -> str:
+def _relative(target: Path, out_dir: Path) -> str:
+    return Path(os.path.relpath(Path(target).resolve(), Path(out_dir).resolve())).as_posix()
+
+
+def to_html(items: list[tuple[str, object]], out_dir: Path) -> str:
     body = []
     for kind, value in items:
         if kind in ("h1", "h2", "h3"):
@@ -183,6 +217,9 @@ def to_html(items: list[tuple[str, object]]) -> str:
         elif kind == "figure" and value is not None:
             data = base64.b64encode(value.read_bytes()).decode()
             body.append(f'<p><img alt="{html.escape(value.stem)}" src="data:image/png;base64,{data}"></p>')
+        elif kind == "link":
+            target, text = value
+            body.append(f'<p><a href="{html.escape(_relative(target, out_dir))}">{html.escape(text)}</a></p>')
     return (f'<!doctype html><html><head><meta charset="utf-8"><title>imdb_lm comparison report</title>'
             f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>\n")
 
@@ -213,5 +250,5 @@ def write_report(analysis: Analysis, out_dir: str | Path) -> dict[str, Path]:
     paths = {"results": out_dir / "results.csv", "markdown": out_dir / "report.md", "html": out_dir / "report.html"}
     _write(paths["results"], analysis.runs.to_csv(index=False))
     _write(paths["markdown"], to_markdown(items, out_dir))
-    _write(paths["html"], to_html(items))
+    _write(paths["html"], to_html(items, out_dir))
     return {**paths, **{f"figure_{k}": v for k, v in figures.items() if v is not None}}
