@@ -23,6 +23,7 @@ from imdb_lm.data.tokenize import PretrainedTokenizer, WordTokenizer
 from imdb_lm.errors import UserError
 from imdb_lm.models.classifier import SequenceClassifier
 from imdb_lm.models.pretrained import resolve_checkpoint
+from imdb_lm.resolvers import bf16_native
 from imdb_lm.results import METRICS_FILE, read_metrics
 
 CHECKPOINT_NAMES = ("best.ckpt", "last.ckpt")
@@ -55,7 +56,8 @@ class LoadedRun:
     def autocast(self):
         """The precision the run trained with (bf16 autocast for bf16-mixed), for fast inference."""
         precision = str(self.cfg.trainer.get("precision", "32-true"))
-        if precision.startswith("bf16"):
+        # A bf16 run served where bf16 is only emulated runs in fp32 (same weights, far faster).
+        if precision.startswith("bf16") and bf16_native(self.device.type):
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         if precision.startswith("16") and self.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.float16)

@@ -1,0 +1,43 @@
+"""bf16 is used only where the hardware computes it natively; elsewhere the recipe falls back to fp32."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+import torch
+
+from imdb_lm import resolvers
+from imdb_lm.overrides import _compose
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_transformer_recipe_precision_follows_the_hardware(monkeypatch, native):
+    monkeypatch.setattr(resolvers, "bf16_native", lambda device_type: native)
+    cfg = _compose(["model=transformer", "trainer=cpu"])
+    assert cfg.trainer.precision == ("bf16-mixed" if native else "32-true")
+    # an explicit choice is kept, and fp32 recipes never change
+    assert _compose(["model=transformer", "trainer.precision=bf16-mixed"]).trainer.precision == "bf16-mixed"
+    assert _compose(["model=gru"]).trainer.precision == "32-true"
+
+
+def test_native_bf16_check_matches_this_machine():
+    expected = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    assert resolvers.bf16_native("cpu") is expected
+    assert resolvers.hardware_precision("bf16-mixed", "cpu") == ("bf16-mixed" if expected else "32-true")
+    assert resolvers.hardware_precision("16-mixed", "cpu") == "16-mixed"
+
+
+def test_a_bf16_run_is_served_in_fp32_where_bf16_is_emulated(monkeypatch):
+    from omegaconf import OmegaConf
+
+    from imdb_lm import checkpoint
+
+    run = checkpoint.LoadedRun.__new__(checkpoint.LoadedRun)
+    run.cfg = OmegaConf.create({"trainer": {"precision": "bf16-mixed"}})
+    run.model = torch.nn.Linear(2, 2)
+    run.model.device = torch.device("cpu")
+    monkeypatch.setattr(checkpoint, "bf16_native", lambda device_type: False)
+    assert isinstance(run.autocast(), contextlib.nullcontext)
+    monkeypatch.setattr(checkpoint, "bf16_native", lambda device_type: True)
+    assert isinstance(run.autocast(), torch.autocast)
