@@ -78,8 +78,12 @@ def build_model(cfg: DictConfig, datamodule) -> L.LightningModule:
     scheduler = OmegaConf.to_container(cfg.scheduler, resolve=True)
     model_class = get_class(model_cfg.pop("_target_"))
     # Plain dicts, not instantiated objects: they are saved in checkpoints as hyperparameters.
-    return model_class(**model_cfg, optimizer=optimizer, scheduler=scheduler,
-                       vocab_size=datamodule.vocab_size, pad_id=datamodule.pad_id)
+    model = model_class(**model_cfg, optimizer=optimizer, scheduler=scheduler,
+                        vocab_size=datamodule.vocab_size, pad_id=datamodule.pad_id)
+    if cfg.get("compile"):
+        # In place: the module and its state_dict keys stay the same, so checkpoints load anywhere.
+        model.compile(dynamic=True)
+    return model
 
 
 def run(cfg: DictConfig) -> float | None:

@@ -46,6 +46,8 @@ def validate_config(cfg: DictConfig) -> None:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise UserError(f"seed={seed} must be a non-negative integer")
     _positive("optimizer.lr", _select(cfg, "optimizer.lr"), (int, float))
+    if not isinstance(_select(cfg, "compile") or False, bool):
+        raise UserError(f"compile={_select(cfg, 'compile')} must be true or false")
     _positive("data.batch_size", _select(cfg, "data.batch_size"))
     eval_batch = _select(cfg, "data.eval_batch_size")
     if eval_batch is not None:

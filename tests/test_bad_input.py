@@ -38,6 +38,7 @@ def refuse(tmp_path, *args: str, cache=None):
     (["model=foo"], ["model=foo", "choose one of", "bigru", "transformer"]),
     (["--multirun", "optimizer=adam,bar"], ["optimizer=bar", "adam, adamw, rmsprop, sgd"]),
     (["optimizer.lr=0"], ["optimizer.lr=0", "positive"]),
+    (["compile=yes"], ["compile=yes", "true or false"]),
     (["data.batch_size=0"], ["data.batch_size=0", "positive integer"]),
 ])
 def test_cli_refuses_bad_option_in_one_line_before_writing(tmp_path, args, expected):

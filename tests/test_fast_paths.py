@@ -133,3 +133,19 @@ def test_flop_count_matches_the_known_formula(minilm):
     matrices = sum(p.numel() for n, p in minilm.model.bert.encoder.named_parameters() if p.ndim == 2)
     assert 0.9 < model.linear / (6 * matrices) < 1.1
     assert model.quadratic > 0  # attention is counted
+
+
+def test_compiled_model_gives_the_eager_logits_for_every_batch_length():
+    """`compile=true` (torch.compile, dynamic shapes) is a speed option only: same logits, same
+    state_dict keys, across the varying lengths of bucketed batches."""
+    torch.manual_seed(3)
+    model = RecurrentClassifier(50, embedding_dim=16, hidden_size=12, bidirectional=True).eval()
+    keys = list(model.state_dict())
+    batches = [padded_batch(lengths, seed=i) for i, lengths in enumerate(([5, 3, 2], [9, 9, 4], [12, 1, 7]))]
+    with torch.no_grad():
+        eager = [model(*batch) for batch in batches]
+        model.compile(dynamic=True)
+        compiled = [model(*batch) for batch in batches]
+    assert list(model.state_dict()) == keys
+    for want, got in zip(eager, compiled, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
