@@ -38,16 +38,17 @@ def test_sweep_ran_the_grid_then_reseeded_each_models_best_setting(sweep):
     assert len(runs) == JOBS
     assert all(r["status"] == "completed" for r in runs)
     grid = [r for r in runs if r["seed"] == 42]
-    assert sorted((r["hparams"]["model"], r["hparams"]["optimizer"]) for r in grid) == [
-        ("gru", "adam"), ("gru", "sgd"), ("transformer", "adam"), ("transformer", "sgd")]
+    assert sorted((r["hparams"]["model"], r["hparams"]["optimizer"], r["hparams"]["batch_size"]) for r in grid) == [
+        ("gru", "adam", 16), ("gru", "adam", 32), ("gru", "sgd", 16), ("gru", "sgd", 32),
+        ("transformer", "adam", 16), ("transformer", "sgd", 16)]  # compare_quick narrows the transformer
     for model in ("gru", "transformer"):
         reseeded = [r for r in runs if r["seed"] == 1 and r["hparams"]["model"] == model]
         assert len(reseeded) == 1
         # the reseeded setting is the grid job with the best *validation* accuracy
         best_val = max(r["metrics"]["best_val_acc"] for r in grid if r["hparams"]["model"] == model)
-        tied_best = {r["hparams"]["optimizer"] for r in grid
+        tied_best = {(r["hparams"]["optimizer"], r["hparams"]["batch_size"]) for r in grid
                      if r["hparams"]["model"] == model and r["metrics"]["best_val_acc"] == best_val}
-        assert reseeded[0]["hparams"]["optimizer"] in tied_best  # any of equally good settings
+        assert (reseeded[0]["hparams"]["optimizer"], reseeded[0]["hparams"]["batch_size"]) in tied_best  # any of equally good settings
     # one frozen split for all jobs, whatever the family and tokenizer
     assert len({json.dumps(r["splits"], sort_keys=True) for r in runs}) == 1
 
@@ -72,10 +73,12 @@ def test_leaderboard_and_paired_test_are_computed_from_the_runs(sweep, report):
         mine = [r for r in runs.values() if r["hparams"]["model"] == model]
         best_val = max(r["metrics"]["best_val_acc"] for r in mine if r["seed"] == 42)
         # with tied val accuracies, the selected setting is the one the sweeper reseeded
-        reseeded = {r["hparams"]["optimizer"] for r in mine if r["seed"] != 42}
+        def setting(r):
+            return r["hparams"]["optimizer"], r["hparams"]["batch_size"]
+        reseeded = {setting(r) for r in mine if r["seed"] != 42}
         chosen = [r for r in mine if r["seed"] == 42 and r["metrics"]["best_val_acc"] == best_val
-                  and r["hparams"]["optimizer"] in reseeded][0]
-        seeds = [r for r in mine if r["hparams"]["optimizer"] == chosen["hparams"]["optimizer"]]
+                  and setting(r) in reseeded][0]
+        seeds = [r for r in mine if setting(r) == setting(chosen)]
         accs = [r["metrics"]["test"]["acc"] * 100 for r in seeds]
         mean = sum(accs) / len(accs)
         std = (sum((a - mean) ** 2 for a in accs) / (len(accs) - 1)) ** 0.5

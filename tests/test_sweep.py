@@ -19,8 +19,10 @@ TINY_JOB = ["model=gru", "data.train_limit=48", "data.val_limit=32", "data.test_
 def test_rerunning_a_sweep_reuses_every_finished_job(tmp_path_factory, cache_dir):
     sweep = tiny_sweep_dir(tmp_path_factory.getbasetemp(), cache_dir)
     cwd = sweep.parents[2]
-    first = {read_metrics(p.parent)["hparams"]["optimizer"] + str(read_metrics(p.parent)["seed"])
-             + read_metrics(p.parent)["hparams"]["model"]: read_metrics(p.parent) for p in sweep.rglob("metrics.json")}
+    def job(record):
+        hparams = record["hparams"]
+        return hparams["model"], hparams["optimizer"], hparams["batch_size"], record["seed"]
+    first = {job(read_metrics(p.parent)): read_metrics(p.parent) for p in sweep.rglob("metrics.json")}
     again = cwd / "outputs" / "multirun" / "again"
     start = time.perf_counter()
     proc = run_cli("imdb_lm.train", *SWEEP_ARGS, f"hydra.sweep.dir={again}", cwd=cwd, cache=cache_dir)
@@ -29,11 +31,11 @@ def test_rerunning_a_sweep_reuses_every_finished_job(tmp_path_factory, cache_dir
     assert proc.stdout.count("skip_completed: reusing") == JOBS
     for record in reused:
         assert record["reused_from"].startswith(str(sweep))
-        original = first[record["hparams"]["optimizer"] + str(record["seed"]) + record["hparams"]["model"]]
+        original = first[job(record)]
         assert record["metrics"] == original["metrics"]
     assert not list(again.rglob("*.ckpt")), "a reused job must not train again"
     # the seed stage still picked the same best settings from the reused values
-    assert sorted(r["seed"] for r in reused) == [1, 1, 42, 42, 42, 42]
+    assert sorted(r["seed"] for r in reused) == [1, 1, 42, 42, 42, 42, 42, 42]
     assert time.perf_counter() - start < 300
 
 
@@ -76,3 +78,16 @@ def test_optuna_search_gets_the_val_metric(tmp_path, cache_dir):
     assert len(records) == 3
     best = yaml.safe_load((tmp_path / "optuna" / "optimization_results.yaml").read_text())
     assert best["best_value"] == pytest.approx(max(r["metrics"]["best_val_acc"] for r in records))
+
+
+def test_narrow_keeps_a_smaller_grid_for_one_group_only():
+    from hydra_plugins.imdb_lm_sweeper.seeded_grid import narrowed
+
+    jobs = [[f"model={m}", f"lr_scale={lr}", f"data.batch_size={b}"]
+            for m in ("gru", "transformer") for lr in ("0.3", "1", "3") for b in ("16", "32")]
+    kept = narrowed(jobs, "model", {"transformer": {"lr_scale": [1, 3], "data.batch_size": [16]}})
+    assert [j for j in kept if j[0] == "model=gru"] == jobs[:6]  # other groups keep the whole grid
+    assert [j for j in kept if j[0] == "model=transformer"] == [
+        ["model=transformer", "lr_scale=1", "data.batch_size=16"],
+        ["model=transformer", "lr_scale=3", "data.batch_size=16"]]  # numbers match their override text
+    assert narrowed(jobs, "model", {}) == jobs

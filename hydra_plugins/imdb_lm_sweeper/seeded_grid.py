@@ -5,15 +5,20 @@ each value of `group_by` (default: the `model` override), the job with the highe
 (the training entry point returns best *validation* accuracy; test is never used to select) and
 relaunches its overrides once per seed in `seeds`, through the same launcher (local, submitit...).
 Failed jobs return None and are never selected.
+
+`narrow` keeps a smaller grid for some groups, e.g. {transformer: {lr_scale: [1], data.batch_size:
+[16]}}: jobs of that group whose value of a listed key is not in its list are left out of stage 1.
+It exists because one family can cost ten times another per job (fine-tuning on a CPU).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.types import Override
 from hydra.core.utils import JobReturn, JobStatus
 
 log = logging.getLogger(__name__)
@@ -38,6 +43,16 @@ def best_per_group(returns: Sequence[JobReturn], group_by: str) -> dict[str, Job
     return best
 
 
+def narrowed(jobs: list[list[str]], group_by: str, narrow: Mapping[str, Mapping[str, Sequence[Any]]]
+             ) -> list[list[str]]:
+    """The jobs a `narrow` mapping keeps (values compared as override strings: 1 == "1")."""
+    def kept(job: list[str]) -> bool:
+        allowed = narrow.get(_override_value(job, group_by) or "", {})
+        return all(_override_value(job, key) is None or _override_value(job, key) in {str(v) for v in values}
+                   for key, values in allowed.items())
+    return [job for job in jobs if kept(job)]
+
+
 def with_seed(overrides: Sequence[str], seed: int) -> list[str]:
     kept = [o for o in overrides if o.partition("=")[0].lstrip("+~") != "seed"]
     return [*kept, f"seed={seed}"]
@@ -45,9 +60,17 @@ def with_seed(overrides: Sequence[str], seed: int) -> list[str]:
 
 class SeededGridSweeper(BasicSweeper):
     def __init__(self, max_batch_size: int | None = None, params: dict[str, str] | None = None,
-                 seeds: Sequence[int] = (), group_by: str = "model") -> None:
+                 seeds: Sequence[int] = (), group_by: str = "model",
+                 narrow: Mapping[str, Mapping[str, Sequence[Any]]] | None = None) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params)
-        self.seeds, self.group_by = list(seeds), group_by
+        self.seeds, self.group_by, self.narrow = list(seeds), group_by, dict(narrow or {})
+
+    def split_arguments(self, overrides: list[Override], max_batch_size: int | None) -> list[list[list[str]]]:
+        (jobs,) = BasicSweeper.split_arguments(overrides, None)
+        jobs = narrowed(jobs, self.group_by, self.narrow)
+        if max_batch_size is None:
+            return [jobs]
+        return list(BasicSweeper.split_overrides_to_chunks(jobs, max_batch_size))
 
     def sweep(self, arguments: list[str]) -> Any:
         returns = super().sweep(arguments)
