@@ -55,9 +55,7 @@ def _selection_val(done: pd.DataFrame, table: pd.DataFrame) -> list[float]:
         same_model = done[done["model"] == row["model"]]
         seed_sets = [set(g["seed"]) for _, g in same_model.groupby(SETTING, dropna=False)]
         common = set.intersection(*seed_sets) if seed_sets else set()
-        mine = same_model
-        for key in SETTING:
-            mine = mine[(mine[key] == row[key]) | (mine[key].isna() & pd.isna(row[key]))]
+        mine = same_model[_same_setting(same_model, row)]
         shared = mine[mine["seed"].isin(common)]
         values.append(float((shared if not shared.empty else mine)["val_acc"].mean()))
     return values
@@ -116,12 +114,17 @@ def seed_variance(frame: pd.DataFrame, board: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def _same_setting(runs: pd.DataFrame, row: pd.Series) -> np.ndarray:
+    """Which runs have `row`'s setting (every SETTING column equal, missing equal to missing)."""
+    mask = np.ones(len(runs), bool)
+    for key in SETTING:
+        mask &= ((runs[key] == row[key]) | (runs[key].isna() & pd.isna(row[key]))).to_numpy()
+    return mask
+
+
 def _range(frame: pd.DataFrame, row: pd.Series) -> float:
     done = finished(frame)
-    mask = np.ones(len(done), bool)
-    for key in SETTING:
-        mask &= (done[key] == row[key]) | (done[key].isna() & pd.isna(row[key]))
-    values = done.loc[mask, "test_acc"]
+    values = done.loc[_same_setting(done, row), "test_acc"]
     return float(values.max() - values.min()) if len(values) > 1 else float("nan")
 
 
