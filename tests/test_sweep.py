@@ -91,3 +91,17 @@ def test_narrow_keeps_a_smaller_grid_for_one_group_only():
         ["model=transformer", "lr_scale=1", "data.batch_size=16"],
         ["model=transformer", "lr_scale=3", "data.batch_size=16"]]  # numbers match their override text
     assert narrowed(jobs, "model", {}) == jobs
+    assert narrowed(jobs, "model", {"bilstm": {"lr_scale": [1]}}) == jobs  # a model not in this sweep
+    with pytest.raises(ValueError, match="'batch_size' is not a key of this sweep"):
+        narrowed(jobs, "model", {"transformer": {"batch_size": [16]}})  # a typo must not keep everything
+    with pytest.raises(ValueError, match=r"lr_scale=\[10\] keeps no job of model=transformer"):
+        narrowed(jobs, "model", {"transformer": {"lr_scale": [10]}})
+
+
+def test_a_mistaken_narrow_stops_the_sweep_before_any_job(tmp_path, cache_dir):
+    proc = run_cli("imdb_lm.train", "--multirun", "experiment=compare_quick", "model=gru,transformer",
+                   "+hydra.sweeper.narrow.transformer.batch_size=[16]", cwd=tmp_path, cache=cache_dir, check=False)
+    assert proc.returncode != 0
+    assert "hydra.sweeper.narrow.transformer: 'batch_size' is not a key of this sweep" in proc.stderr
+    assert "data.batch_size" in proc.stderr  # names the key that is swept
+    assert not list(tmp_path.rglob("metrics.json")) and not list(tmp_path.rglob("*.ckpt"))

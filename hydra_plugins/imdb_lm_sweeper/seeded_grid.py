@@ -20,6 +20,7 @@ from typing import Any
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.types import Override
 from hydra.core.utils import JobReturn, JobStatus
+from hydra.errors import CompactHydraException
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +44,25 @@ def best_per_group(returns: Sequence[JobReturn], group_by: str) -> dict[str, Job
     return best
 
 
+class NarrowError(CompactHydraException, ValueError):
+    """A `narrow` setting that cannot be what was meant (Hydra prints compact errors in one line)."""
+
+
 def narrowed(jobs: list[list[str]], group_by: str, narrow: Mapping[str, Mapping[str, Sequence[Any]]]
              ) -> list[list[str]]:
-    """The jobs a `narrow` mapping keeps (values compared as override strings: 1 == "1")."""
+    """The jobs a `narrow` mapping keeps (values compared as override strings: 1 == "1"). A key that
+    is not swept, or a list that keeps no job of its group, is a mistake and raises NarrowError."""
+    swept = {item.partition("=")[0].lstrip("+~") for job in jobs for item in job}
+    for group, allowed in narrow.items():
+        for key, values in allowed.items():
+            if key not in swept:
+                raise NarrowError(f"hydra.sweeper.narrow.{group}: '{key}' is not a key of this sweep "
+                                 f"(swept: {', '.join(sorted(swept))})")
+            present = {_override_value(job, key) for job in jobs if _override_value(job, group_by) == group}
+            if present and not present & {str(v) for v in values}:
+                raise NarrowError(f"hydra.sweeper.narrow.{group}.{key}={list(values)} keeps no job of "
+                                 f"{group_by}={group} (its grid has {sorted(present)})")
+
     def kept(job: list[str]) -> bool:
         allowed = narrow.get(_override_value(job, group_by) or "", {})
         return all(_override_value(job, key) is None or _override_value(job, key) in {str(v) for v in values}
