@@ -103,6 +103,11 @@ class PretrainedTokenizer:
     def encode(self, texts: list[str]) -> list[list[int]]:
         backend = getattr(self.hf, "backend_tokenizer", None)
         if backend is not None:
+            # A checkpoint's tokenizer.json may carry its own truncation and padding (the bundled
+            # MiniLM: 128 tokens, padded to 128), and any call of the HF wrapper resets them to that
+            # call's; the raw ids must be the whole review, cut by our rule below, never padded.
+            backend.no_truncation()
+            backend.no_padding()
             raw = [e.ids for e in _encode_batch(backend, texts)]
         else:
             raw = self.hf(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
