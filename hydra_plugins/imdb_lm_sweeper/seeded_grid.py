@@ -52,21 +52,22 @@ def narrowed(jobs: list[list[str]], group_by: str, narrow: Mapping[str, Mapping[
              ) -> list[list[str]]:
     """The jobs a `narrow` mapping keeps (values compared as override strings: 1 == "1"). A key that
     is not swept, or a list that keeps no job of its group, is a mistake and raises NarrowError."""
+    keep = {group: {key: {str(v) for v in values} for key, values in allowed.items()}
+            for group, allowed in narrow.items()}
     swept = {item.partition("=")[0].lstrip("+~") for job in jobs for item in job}
-    for group, allowed in narrow.items():
+    for group, allowed in keep.items():
         for key, values in allowed.items():
             if key not in swept:
                 raise NarrowError(f"hydra.sweeper.narrow.{group}: '{key}' is not a key of this sweep "
-                                 f"(swept: {', '.join(sorted(swept))})")
+                                  f"(swept: {', '.join(sorted(swept))})")
             present = {_override_value(job, key) for job in jobs if _override_value(job, group_by) == group}
-            if present and not present & {str(v) for v in values}:
-                raise NarrowError(f"hydra.sweeper.narrow.{group}.{key}={list(values)} keeps no job of "
-                                 f"{group_by}={group} (its grid has {sorted(present)})")
+            if present and not present & values:
+                raise NarrowError(f"hydra.sweeper.narrow.{group}.{key}={list(narrow[group][key])} keeps no "
+                                  f"job of {group_by}={group} (its grid has {sorted(present)})")
 
     def kept(job: list[str]) -> bool:
-        allowed = narrow.get(_override_value(job, group_by) or "", {})
-        return all(_override_value(job, key) is None or _override_value(job, key) in {str(v) for v in values}
-                   for key, values in allowed.items())
+        allowed = keep.get(_override_value(job, group_by) or "", {})
+        return all(_override_value(job, key) in values for key, values in allowed.items())
     return [job for job in jobs if kept(job)]
 
 

@@ -1,9 +1,10 @@
 """Tables computed from the runs frame: leaderboard, sensitivity, stability, paired comparison.
 
-Settings are selected on validation accuracy only (mean over the seeds all settings of a model share,
-so a reseeded setting is not compared with its rivals' single lucky draws); test numbers are mean ±
-std over all seeds of the selected setting. A run "failed" when it did not finish (failed/diverged) or its test accuracy
-is at or below the majority-class share (it learned nothing a constant guess would not).
+Settings are selected on validation accuracy only (mean over the seeds all settings of a model
+share, so a reseeded setting is not compared with its rivals' single lucky draws); test numbers are
+mean ± std over all seeds of the selected setting. A run "failed" when it did not finish
+(failed/diverged) or its test accuracy is at or below the majority-class share (it learned nothing
+a constant guess would not).
 """
 
 from __future__ import annotations
