@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import torch
+
+from imdb_lm.bench.harness import correct_over
 from tests.conftest import TINY, load_metrics, run_cli, run_dirs
 
 TINY_BENCH = ["--set", "data.train_limit=300", "--set", "data.val_limit=50", "--set", "data.test_limit=100",
@@ -68,3 +71,37 @@ def test_second_run_skips_tokenization(tmp_path, cache_dir):
     assert first["timing"]["tokenization_cache_hit"] is False
     assert second["timing"]["tokenization_cache_hit"] is True
     assert first["splits"]["train"] == second["splits"]["train"]
+
+
+def test_accuracy_parity_is_paired_over_the_whole_test_split(tmp_path, cache_dir):
+    out = tmp_path / "bench.json"
+    proc = run_cli("imdb_lm.bench", "--models", "bigru", *TINY_BENCH, "--tokenization-reviews", "0",
+                   "--baselines", "baseline", "--accuracy", "--accuracy-train-limit", "64",
+                   "--accuracy-epochs", "1", "--output", str(out), cwd=tmp_path, cache=cache_dir)
+    acc = json.loads(out.read_text())["models"]["bigru"]["accuracy"]
+    assert acc["train_reviews"] == 64 and acc["test_reviews"] == 100
+    ours, base = acc["lightning"]["test_acc"], acc["rnn_tutorial"]["test_acc"]
+    assert 0 <= ours <= 1 and 0 <= base <= 1
+    low, high = acc["difference_ci95_points"]
+    assert low <= acc["difference_points"] <= high
+    assert abs(acc["difference_points"] - 100 * (ours - base)) < 1e-6
+    test = acc["mcnemar"]
+    assert test["only_ours_correct"] - test["only_baseline_correct"] == round(100 * (ours - base))
+    assert 0 <= test["p_value"] <= 1
+    assert "McNemar p=" in proc.stdout
+
+
+def test_correct_over_puts_sorted_batches_back_in_data_order():
+    labels = torch.tensor([0, 1, 1, 0, 1])
+    predicted = torch.tensor([0, 0, 1, 1, 1])  # right, wrong, right, wrong, right
+
+    def forward(batch):
+        return torch.nn.functional.one_hot(predicted[batch["rows"]], 2).float()
+
+    sorted_batches = [{"rows": torch.tensor([3, 1]), "index": torch.tensor([3, 1]), "labels": labels[[3, 1]]},
+                      {"rows": torch.tensor([4, 0, 2]), "index": torch.tensor([4, 0, 2]), "labels": labels[[4, 0, 2]]}]
+    in_order = [{"rows": torch.tensor([0, 1, 2]), "labels": labels[:3]},
+                {"rows": torch.tensor([3, 4]), "labels": labels[3:]}]
+    expected = [True, False, True, False, True]
+    assert correct_over(forward, sorted_batches).tolist() == expected
+    assert correct_over(forward, in_order).tolist() == expected

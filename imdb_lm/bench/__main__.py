@@ -35,6 +35,7 @@ from imdb_lm.bench.ours import LightningSide, transformer_flops
 from imdb_lm.bench.tokenization import cache_check, tokenizer_throughput
 from imdb_lm.bench.workload import Workload, build_workload
 from imdb_lm.errors import UserError
+from imdb_lm.report.statistics import bootstrap_difference, mcnemar
 from imdb_lm.runinfo import env_record
 
 # Family defaults: the slice one repeat of this project's path passes over, and the timed steps of
@@ -224,18 +225,25 @@ def ratios(result: dict, baseline) -> dict:
 
 
 def accuracy_parity(sides: list, work: Workload, args) -> dict:
+    """Both sides trained from scratch on one training slice, then tested on the whole test split.
+    The difference is paired (the same reviews): a bootstrap CI over reviews and McNemar's test."""
     rng = random.Random(args.seed + 1)
     train = work.split("train")
     part = train.subset(rng.sample(range(len(train)), min(args.accuracy_train_limit, len(train))))
     out = {"train_reviews": len(part), "epochs": args.accuracy_epochs, "test_reviews": len(work.split("test"))}
+    correct = {}
     for side in sides:
         torch.set_flush_denormal(side.flush_denormals)
         start = time.perf_counter()
-        out[side.name] = {"test_acc": side.train_and_test(part, args.accuracy_epochs),
-                          "seconds": time.perf_counter() - start}
+        correct[side.name] = side.train_and_test(part, args.accuracy_epochs)
+        out[side.name] = {"test_acc": float(correct[side.name].mean()), "seconds": time.perf_counter() - start}
         log(f"accuracy {side.name}: {out[side.name]['test_acc']:.4f}")
-    names = [s.name for s in sides]
-    out["difference_points"] = 100 * (out[names[0]]["test_acc"] - out[names[1]]["test_acc"])
+    ours, base = (correct[s.name] for s in sides)
+    diff, test = bootstrap_difference(ours, base, seed=args.seed), mcnemar(ours, base)
+    out["difference_points"] = 100 * diff.diff
+    out["difference_ci95_points"] = [100 * diff.low, 100 * diff.high]
+    out["mcnemar"] = {"only_ours_correct": test.only_a, "only_baseline_correct": test.only_b,
+                      "p_value": test.p_value, "method": test.method}
     return out
 
 
@@ -262,8 +270,10 @@ def print_summary(record: dict) -> None:
         if "accuracy" in result:
             acc = result["accuracy"]
             print(f"  accuracy ({acc['train_reviews']} train reviews, {acc['epochs']} epoch(s)): " + ", ".join(
-                f"{k} {v['test_acc']:.4f}" for k, v in acc.items() if isinstance(v, dict))
-                + f"; difference {acc['difference_points']:+.2f} points")
+                f"{k} {v['test_acc']:.4f}" for k, v in acc.items() if isinstance(v, dict) and "test_acc" in v)
+                + f"; difference {acc['difference_points']:+.2f} points (95% CI "
+                f"{acc['difference_ci95_points'][0]:+.2f} to {acc['difference_ci95_points'][1]:+.2f}, "
+                f"McNemar p={acc['mcnemar']['p_value']:.3g})")
     tok = record.get("tokenization")
     if tok:
         t = tok["throughput"]

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
@@ -184,10 +185,16 @@ def time_latency(forward_one: Callable[[torch.Tensor], torch.Tensor], reviews: l
 
 
 @torch.inference_mode()
-def accuracy_over(forward: Callable[[dict], torch.Tensor], batches: list[dict]) -> float:
-    """Test accuracy of `forward` (logits [B, 2]) over prepared batches carrying `labels`."""
-    correct = total = 0
+def correct_over(forward: Callable[[dict], torch.Tensor], batches: list[dict]) -> np.ndarray:
+    """Per-review correctness of `forward` (logits [B, 2]) over batches carrying `labels`, in the data's
+    order: a batch's `index` says where its rows belong (sorted batches), else rows come in order."""
+    correct, rows, seen = [], [], 0
     for batch in batches:
-        correct += int((forward(batch).argmax(-1) == batch["labels"]).sum())
-        total += int(batch["n"])
-    return correct / total
+        hits = (forward(batch).argmax(-1) == batch["labels"]).cpu()
+        index = batch.get("index")
+        rows.append(index.cpu() if index is not None else torch.arange(seen, seen + len(hits)))
+        correct.append(hits)
+        seen += len(hits)
+    ordered = torch.empty(seen, dtype=torch.bool)
+    ordered[torch.cat(rows)] = torch.cat(correct)
+    return ordered.numpy()

@@ -5,11 +5,12 @@ module's length-bucketed, dynamically padded batches of the cached tokenized spl
 from __future__ import annotations
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 
-from imdb_lm.bench.harness import StepFlops, StepWindow, accuracy_over, autocast, count_flops, sync
+from imdb_lm.bench.harness import StepFlops, StepWindow, autocast, correct_over, count_flops, sync
 from imdb_lm.bench.workload import Workload, to_device
 from imdb_lm.callbacks import MetricsTimingCallback
 from imdb_lm.data.batching import BucketBatchSampler, PadCollate, TokenizedReviews
@@ -105,11 +106,11 @@ class LightningSide:
         with autocast(self.work.precision, self.work.device):
             return self.model(ids, torch.ones_like(ids), lengths)
 
-    def train_and_test(self, train: TokenizedReviews, epochs: int) -> float:
+    def train_and_test(self, train: TokenizedReviews, epochs: int) -> np.ndarray:
         """Accuracy parity: a fresh model trained on `train` for `epochs`, tested on the test split."""
         self.model = self.work.make_model()
         self._trainer(None, epochs=epochs).fit(self.model, datamodule=self.work.datamodule_on(train, seed=0))
         self.prepare_inference()
         batches = sorted_batches(self.work.split("test"), self.work.infer_batch_size,
                                  self.work.datamodule.pad_id, self.work.device)
-        return accuracy_over(self._forward, batches)
+        return correct_over(self._forward, batches)

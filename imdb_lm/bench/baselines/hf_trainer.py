@@ -15,6 +15,7 @@ from __future__ import annotations
 import tempfile
 
 import datasets
+import numpy as np
 import torch
 from transformers import (
     AutoModelForSequenceClassification,
@@ -24,7 +25,7 @@ from transformers import (
     TrainingArguments,
 )
 
-from imdb_lm.bench.harness import StepFlops, StepWindow, accuracy_over
+from imdb_lm.bench.harness import StepFlops, StepWindow, correct_over
 from imdb_lm.bench.workload import Workload
 from imdb_lm.data.batching import TokenizedReviews
 from imdb_lm.models.pretrained import resolve_checkpoint
@@ -121,8 +122,8 @@ class HFTrainerSide:
     def forward_one(self, ids: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids=ids).logits
 
-    def train_and_test(self, train: TokenizedReviews, epochs: int) -> float:
+    def train_and_test(self, train: TokenizedReviews, epochs: int) -> np.ndarray:
         self.model = self._fresh_model()
         self._trainer(as_hf_dataset(train), [], num_train_epochs=epochs).train()
         self.prepare_inference()
-        return accuracy_over(self.forward_batch, self._batches(self.work.split("test"), self.work.infer_batch_size))
+        return correct_over(self.forward_batch, self._batches(self.work.split("test"), self.work.infer_batch_size))

@@ -9,13 +9,14 @@ unpacked with -inf padding so the max ignores it), the same dropouts, vocabulary
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from torch.utils.data import DataLoader, TensorDataset
 
-from imdb_lm.bench.harness import StepWindow, accuracy_over
+from imdb_lm.bench.harness import StepWindow, correct_over
 from imdb_lm.bench.workload import Workload
 from imdb_lm.data.batching import TokenizedReviews
 
@@ -119,7 +120,7 @@ class RnnTutorialSide:
     def forward_one(self, ids: torch.Tensor) -> torch.Tensor:
         return self.model(ids, torch.tensor([ids.shape[1]]))
 
-    def train_and_test(self, train: TokenizedReviews, epochs: int) -> float:
+    def train_and_test(self, train: TokenizedReviews, epochs: int) -> np.ndarray:
         self.model = self._fresh_model()
         self.model.train()
         data = fixed_padded(train, self.work.max_length, self.work.datamodule.pad_id)
@@ -130,4 +131,4 @@ class RnnTutorialSide:
         test = fixed_padded(self.work.split("test"), self.work.max_length, self.work.datamodule.pad_id)
         batches = [{"input_ids": ids.to(self.work.device), "lengths": lengths, "labels": labels.to(self.work.device),
                     "n": len(labels)} for ids, lengths, labels in DataLoader(test, batch_size=256)]
-        return accuracy_over(self.forward_batch, batches)
+        return correct_over(self.forward_batch, batches)
