@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from imdb_lm.bench.harness import correct_over
@@ -73,22 +74,30 @@ def test_second_run_skips_tokenization(tmp_path, cache_dir):
     assert first["splits"]["train"] == second["splits"]["train"]
 
 
-def test_accuracy_parity_is_paired_over_the_whole_test_split(tmp_path, cache_dir):
+def test_accuracy_parity_over_seeds_and_paired_over_the_whole_test_split(tmp_path, cache_dir):
     out = tmp_path / "bench.json"
     proc = run_cli("imdb_lm.bench", "--models", "bigru", *TINY_BENCH, "--tokenization-reviews", "0",
                    "--baselines", "baseline", "--accuracy", "--accuracy-train-limit", "64",
-                   "--accuracy-epochs", "1", "--output", str(out), cwd=tmp_path, cache=cache_dir)
+                   "--accuracy-epochs", "1", "--accuracy-seeds", "2", "--output", str(out),
+                   cwd=tmp_path, cache=cache_dir)
     acc = json.loads(out.read_text())["models"]["bigru"]["accuracy"]
-    assert acc["train_reviews"] == 64 and acc["test_reviews"] == 100
-    ours, base = acc["lightning"]["test_acc"], acc["rnn_tutorial"]["test_acc"]
-    assert 0 <= ours <= 1 and 0 <= base <= 1
-    low, high = acc["difference_ci95_points"]
+    assert acc["train_reviews"] == 64 and acc["test_reviews"] == 100 and acc["seeds"] == [0, 1]
+    ours, base = acc["lightning"], acc["rnn_tutorial"]
+    for side in (ours, base):
+        assert len(side["test_acc_per_seed"]) == 2 and all(0 <= a <= 1 for a in side["test_acc_per_seed"])
+        assert side["test_acc"] == pytest.approx(sum(side["test_acc_per_seed"]) / 2)
+    differences = [100 * (a - b) for a, b in zip(ours["test_acc_per_seed"], base["test_acc_per_seed"], strict=True)]
+    assert acc["across_seeds"]["differences_points"] == pytest.approx(differences)
+    assert acc["difference_points"] == pytest.approx(sum(differences) / 2)
+    low, high = acc["across_seeds"]["ci95_points"]
     assert low <= acc["difference_points"] <= high
-    assert abs(acc["difference_points"] - 100 * (ours - base)) < 1e-6
-    test = acc["mcnemar"]
-    assert test["only_ours_correct"] - test["only_baseline_correct"] == round(100 * (ours - base))
-    assert 0 <= test["p_value"] <= 1
-    assert "McNemar p=" in proc.stdout
+    first = acc["first_seed_test_sampling"]
+    assert first["seed"] == 0 and first["difference_points"] == pytest.approx(differences[0])
+    assert first["ci95_points"][0] <= first["difference_points"] <= first["ci95_points"][1]
+    # 100 test reviews: each review one side alone gets right moves the difference by one point
+    assert first["mcnemar"]["only_ours_correct"] - first["mcnemar"]["only_baseline_correct"] == round(differences[0])
+    assert 0 <= first["mcnemar"]["p_value"] <= 1
+    assert "95% CI over 2 seeds" in proc.stdout and "McNemar p=" in proc.stdout
 
 
 def test_correct_over_puts_sorted_batches_back_in_data_order():

@@ -27,8 +27,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import torch
 from omegaconf import OmegaConf
+from scipy import stats
 
 from imdb_lm.bench.harness import PeakMemory, median_record, time_inference, time_latency
 from imdb_lm.bench.ours import LightningSide, transformer_flops
@@ -67,6 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "baseline from scratch on the same slice and compare test accuracy")
     p.add_argument("--accuracy-train-limit", type=int, default=4000)
     p.add_argument("--accuracy-epochs", type=int, default=1)
+    p.add_argument("--accuracy-seeds", type=int, default=1, help="train each side this many times "
+                   "(seeds --seed, --seed+1, ...) and report the mean and the spread across seeds")
     p.add_argument("--tokenization-reviews", type=int, default=5000,
                    help="reviews for tokenizer throughput (0 skips tokenization and the cache check)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -80,7 +84,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         value = getattr(args, name)
         if value is not None and value <= 0:
             raise UserError(f"--{name.replace('_', '-')}={value} must be a positive integer")
-    for name in ("repeats", "latency_samples", "accuracy_train_limit", "accuracy_epochs"):
+    for name in ("repeats", "latency_samples", "accuracy_train_limit", "accuracy_epochs", "accuracy_seeds"):
         if getattr(args, name) <= 0:
             raise UserError(f"--{name.replace('_', '-')}={getattr(args, name)} must be a positive integer")
     if args.warmup < 0 or args.tokenization_reviews < 0:
@@ -225,25 +229,39 @@ def ratios(result: dict, baseline) -> dict:
 
 
 def accuracy_parity(sides: list, work: Workload, args) -> dict:
-    """Both sides trained from scratch on one training slice, then tested on the whole test split.
-    The difference is paired (the same reviews): a bootstrap CI over reviews and McNemar's test."""
+    """Both sides trained from scratch on one training slice, once per seed, each tested on the whole
+    test split. Across seeds: the mean difference and a t interval of the seed-paired differences
+    (training variance). For the first seed alone: a bootstrap CI over reviews and McNemar's test
+    (test-review sampling only; they say nothing about another seed)."""
     rng = random.Random(args.seed + 1)
     train = work.split("train")
     part = train.subset(rng.sample(range(len(train)), min(args.accuracy_train_limit, len(train))))
-    out = {"train_reviews": len(part), "epochs": args.accuracy_epochs, "test_reviews": len(work.split("test"))}
-    correct = {}
+    seeds = [args.seed + k for k in range(args.accuracy_seeds)]
+    out = {"train_reviews": len(part), "epochs": args.accuracy_epochs, "seeds": seeds,
+           "test_reviews": len(work.split("test"))}
+    correct = {side.name: [] for side in sides}
+    for seed in seeds:
+        for side in sides:
+            torch.set_flush_denormal(side.flush_denormals)
+            start = time.perf_counter()
+            correct[side.name].append(side.train_and_test(part, args.accuracy_epochs, seed))
+            seconds = time.perf_counter() - start
+            log(f"accuracy {side.name} seed {seed}: {correct[side.name][-1].mean():.4f} ({seconds:.0f} s)")
     for side in sides:
-        torch.set_flush_denormal(side.flush_denormals)
-        start = time.perf_counter()
-        correct[side.name] = side.train_and_test(part, args.accuracy_epochs)
-        out[side.name] = {"test_acc": float(correct[side.name].mean()), "seconds": time.perf_counter() - start}
-        log(f"accuracy {side.name}: {out[side.name]['test_acc']:.4f}")
+        per_seed = [float(c.mean()) for c in correct[side.name]]
+        out[side.name] = {"test_acc": float(np.mean(per_seed)), "test_acc_per_seed": per_seed}
     ours, base = (correct[s.name] for s in sides)
-    diff, test = bootstrap_difference(ours, base, seed=args.seed), mcnemar(ours, base)
-    out["difference_points"] = 100 * diff.diff
-    out["difference_ci95_points"] = [100 * diff.low, 100 * diff.high]
-    out["mcnemar"] = {"only_ours_correct": test.only_a, "only_baseline_correct": test.only_b,
-                      "p_value": test.p_value, "method": test.method}
+    differences = [100 * (a.mean() - b.mean()) for a, b in zip(ours, base, strict=True)]
+    out["difference_points"] = float(np.mean(differences))
+    out["across_seeds"] = {"differences_points": [float(d) for d in differences], "ci95_points": None}
+    if len(seeds) > 1:
+        half = stats.t.ppf(0.975, len(seeds) - 1) * np.std(differences, ddof=1) / np.sqrt(len(seeds))
+        out["across_seeds"]["ci95_points"] = [out["difference_points"] - half, out["difference_points"] + half]
+    first, test = bootstrap_difference(ours[0], base[0], seed=args.seed), mcnemar(ours[0], base[0])
+    out["first_seed_test_sampling"] = {
+        "seed": seeds[0], "difference_points": 100 * first.diff, "ci95_points": [100 * first.low, 100 * first.high],
+        "mcnemar": {"only_ours_correct": test.only_a, "only_baseline_correct": test.only_b,
+                    "p_value": test.p_value, "method": test.method}}
     return out
 
 
@@ -269,11 +287,16 @@ def print_summary(record: dict) -> None:
                   f"{'met' if t['met'] else 'NOT met'}")
         if "accuracy" in result:
             acc = result["accuracy"]
-            print(f"  accuracy ({acc['train_reviews']} train reviews, {acc['epochs']} epoch(s)): " + ", ".join(
-                f"{k} {v['test_acc']:.4f}" for k, v in acc.items() if isinstance(v, dict) and "test_acc" in v)
-                + f"; difference {acc['difference_points']:+.2f} points (95% CI "
-                f"{acc['difference_ci95_points'][0]:+.2f} to {acc['difference_ci95_points'][1]:+.2f}, "
-                f"McNemar p={acc['mcnemar']['p_value']:.3g})")
+            sides = ", ".join(f"{k} {v['test_acc']:.4f}" for k, v in acc.items()
+                              if isinstance(v, dict) and "test_acc" in v)
+            seeds, first = acc["across_seeds"], acc["first_seed_test_sampling"]
+            spread = (f" (95% CI over {len(acc['seeds'])} seeds {seeds['ci95_points'][0]:+.2f} to "
+                      f"{seeds['ci95_points'][1]:+.2f})" if seeds["ci95_points"] else " (one seed: add "
+                      "--accuracy-seeds for training variance)")
+            print(f"  accuracy ({acc['train_reviews']} train reviews, {acc['epochs']} epoch(s), mean of "
+                  f"{len(acc['seeds'])} seed(s)): {sides}; difference {acc['difference_points']:+.2f} points"
+                  f"{spread}; seed {first['seed']}, test sampling only: 95% CI {first['ci95_points'][0]:+.2f} "
+                  f"to {first['ci95_points'][1]:+.2f}, McNemar p={first['mcnemar']['p_value']:.3g}")
     tok = record.get("tokenization")
     if tok:
         t = tok["throughput"]

@@ -106,10 +106,11 @@ class LightningSide:
         with autocast(self.work.precision, self.work.device):
             return self.model(ids, torch.ones_like(ids), lengths)
 
-    def train_and_test(self, train: TokenizedReviews, epochs: int) -> np.ndarray:
-        """Accuracy parity: a fresh model trained on `train` for `epochs`, tested on the test split."""
-        self.model = self.work.make_model()
-        self._trainer(None, epochs=epochs).fit(self.model, datamodule=self.work.datamodule_on(train, seed=0))
+    def train_and_test(self, train: TokenizedReviews, epochs: int, seed: int) -> np.ndarray:
+        """Accuracy parity: a fresh model (initialised and shuffled by `seed`) trained on `train` for
+        `epochs`, then per-review correctness on the whole test split."""
+        self.model = self.work.make_model(seed)
+        self._trainer(None, epochs=epochs).fit(self.model, datamodule=self.work.datamodule_on(train, seed=seed))
         self.prepare_inference()
         batches = sorted_batches(self.work.split("test"), self.work.infer_batch_size,
                                  self.work.datamodule.pad_id, self.work.device)

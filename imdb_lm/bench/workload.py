@@ -85,8 +85,8 @@ class Workload:
     def train_slice(self) -> TokenizedReviews:
         return self.split("train").subset(self.train_indices)
 
-    def make_model(self):
-        torch.manual_seed(self.seed)
+    def make_model(self, seed: int | None = None):
+        torch.manual_seed(self.seed if seed is None else seed)
         return build_model(self.cfg, self.datamodule)
 
     def datamodule_on(self, train: TokenizedReviews, seed: int) -> IMDBDataModule:

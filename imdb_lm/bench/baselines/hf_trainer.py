@@ -76,9 +76,9 @@ class HFTrainerSide:
         self._out = tempfile.TemporaryDirectory(prefix="bench-hf-")
         self._infer_batches = None
 
-    def _fresh_model(self):
+    def _fresh_model(self, seed: int | None = None):
         ckpt = resolve_checkpoint(self.work.cfg.model.pretrained)
-        torch.manual_seed(self.work.seed)
+        torch.manual_seed(self.work.seed if seed is None else seed)
         return AutoModelForSequenceClassification.from_pretrained(ckpt.source, num_labels=2, **ckpt.kwargs())
 
     def _trainer(self, train: datasets.Dataset, callbacks: list, **steps) -> Trainer:
@@ -122,8 +122,9 @@ class HFTrainerSide:
     def forward_one(self, ids: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids=ids).logits
 
-    def train_and_test(self, train: TokenizedReviews, epochs: int) -> np.ndarray:
-        self.model = self._fresh_model()
-        self._trainer(as_hf_dataset(train), [], num_train_epochs=epochs).train()
+    def train_and_test(self, train: TokenizedReviews, epochs: int, seed: int) -> np.ndarray:
+        self.model = self._fresh_model(seed)
+        # The Trainer seeds its own shuffling (TrainingArguments.seed, 42 by default): give it this seed.
+        self._trainer(as_hf_dataset(train), [], num_train_epochs=epochs, seed=seed).train()
         self.prepare_inference()
         return correct_over(self.forward_batch, self._batches(self.work.split("test"), self.work.infer_batch_size))

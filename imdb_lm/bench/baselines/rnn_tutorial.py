@@ -59,9 +59,9 @@ class RnnTutorialSide:
         self._iterator = None
         self._infer_batches = None
 
-    def _fresh_model(self) -> TutorialBiGRU:
+    def _fresh_model(self, seed: int | None = None) -> TutorialBiGRU:
         m = self.work.cfg.model
-        torch.manual_seed(self.work.seed)
+        torch.manual_seed(self.work.seed if seed is None else seed)  # also drives the loader's shuffling
         model = TutorialBiGRU(self.work.datamodule.vocab_size, m.embedding_dim, m.hidden_size,
                               self.work.datamodule.pad_id, m.dropout, m.embedding_dropout).to(self.work.device)
         self.optimizer = torch.optim.Adam(model.parameters(), lr=float(self.work.cfg.optimizer.lr))
@@ -120,8 +120,8 @@ class RnnTutorialSide:
     def forward_one(self, ids: torch.Tensor) -> torch.Tensor:
         return self.model(ids, torch.tensor([ids.shape[1]]))
 
-    def train_and_test(self, train: TokenizedReviews, epochs: int) -> np.ndarray:
-        self.model = self._fresh_model()
+    def train_and_test(self, train: TokenizedReviews, epochs: int, seed: int) -> np.ndarray:
+        self.model = self._fresh_model(seed)
         self.model.train()
         data = fixed_padded(train, self.work.max_length, self.work.datamodule.pad_id)
         for _ in range(epochs):
