@@ -35,6 +35,7 @@ from imdb_lm.config_key import config_key
 from imdb_lm.data.splits import RULE as SPLIT_RULE
 from imdb_lm.errors import UserError
 from imdb_lm.interrupt import GracefulInterrupt, RunInterrupted
+from imdb_lm.memory import keep_freed_memory
 from imdb_lm.overrides import check_train_argv, one_line
 from imdb_lm.results import write_metrics, write_predictions
 from imdb_lm.resume import (
@@ -114,6 +115,7 @@ def _run(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> float | None:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     # Denormal floats in BPTT gradients made CPU backward ~10x slower here; flushing them is harmless.
     torch.set_flush_denormal(True)
+    keep_freed_memory()  # reuse activation memory across steps instead of faulting in fresh pages
 
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
