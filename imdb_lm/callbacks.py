@@ -31,8 +31,12 @@ class MetricsTimingCallback(L.Callback):
         super().__init__()
         self.latency_samples, self.latency_warmup = latency_samples, latency_warmup
         self.metrics = {
-            stage: torchmetrics.MetricCollection({"acc": BinaryAccuracy(), "f1": BinaryF1Score(),
-                                                  "auroc": BinaryAUROC(), "loss": torchmetrics.MeanMetric()})
+            # The inputs are checked here once (probabilities and 0/1 labels by construction), not by
+            # every metric at every step.
+            stage: torchmetrics.MetricCollection({"acc": BinaryAccuracy(validate_args=False),
+                                                  "f1": BinaryF1Score(validate_args=False),
+                                                  "auroc": BinaryAUROC(validate_args=False),
+                                                  "loss": torchmetrics.MeanMetric()})
             for stage in STAGES}
         self.history: list[dict] = []
         self.epoch_seconds: list[float] = []
@@ -47,7 +51,9 @@ class MetricsTimingCallback(L.Callback):
 
     # ---- helpers --------------------------------------------------------------------------
     def _update(self, stage: str, pl_module: L.LightningModule, outputs: dict) -> None:
-        collection = self.metrics[stage].to(pl_module.device)
+        collection = self.metrics[stage]
+        if next(iter(collection.values())).device != pl_module.device:  # moved once, not every step
+            collection.to(pl_module.device)
         probs = outputs["logits"].float().softmax(-1)[:, 1]
         labels = outputs["labels"]
         for name, metric in collection.items():

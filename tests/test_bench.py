@@ -11,7 +11,7 @@ from imdb_lm.bench.harness import correct_over
 from tests.conftest import TINY, load_metrics, run_cli, run_dirs
 
 TINY_BENCH = ["--set", "data.train_limit=300", "--set", "data.val_limit=50", "--set", "data.test_limit=100",
-              "--max-length", "64", "--train-limit", "64", "--steps", "2", "--warmup", "1", "--repeats", "2",
+              "--max-length", "64", "--train-limit", "64", "--warmup", "1", "--repeats", "2",
               "--infer-limit", "32", "--latency-samples", "3", "--tokenization-reviews", "200", "--threads", "1"]
 SIDE_FIGURES = ("samples_per_s", "tokens_per_s", "padded_tokens_per_s", "peak_memory_mb", "seconds")
 

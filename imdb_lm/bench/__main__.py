@@ -37,13 +37,13 @@ from imdb_lm.bench.ours import LightningSide, transformer_flops
 from imdb_lm.bench.tokenization import cache_check, tokenizer_throughput
 from imdb_lm.bench.workload import Workload, build_workload
 from imdb_lm.errors import UserError
+from imdb_lm.memory import keep_freed_memory
 from imdb_lm.report.statistics import bootstrap_difference, mcnemar
 from imdb_lm.runinfo import env_record
 
-# Family defaults: the slice one repeat of this project's path passes over, and the timed steps of
-# the random-batch baselines (their batches all cost about the same, so a few steps suffice).
-DEFAULTS = {"recurrent": {"train_limit": 1280, "steps": 6, "infer_limit": 512},
-            "transformer": {"train_limit": 192, "steps": 6, "infer_limit": 256}}
+# Family defaults: the training slice one repeat of every side passes over, and the inference sample.
+DEFAULTS = {"recurrent": {"train_limit": 1280, "infer_limit": 512},
+            "transformer": {"train_limit": 192, "infer_limit": 256}}
 TARGETS = {"recurrent": {"train_vs_baseline": 10.0}, "transformer": {"train_vs_baseline": 2.0,
                                                                         "inference_vs_baseline": 3.0}}
 LIGHTNING_OVERHEAD_LIMIT = 0.05
@@ -58,8 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--infer-batch-size", type=int, help="inference batch (default: 2 x batch size)")
     p.add_argument("--precision", help="trainer.precision of this project's path (default: the recipe's)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--train-limit", type=int, help="reviews in the training slice one repeat passes over")
-    p.add_argument("--steps", type=int, help="timed steps of the random-batch baselines per repeat")
+    p.add_argument("--train-limit", type=int, help="reviews in the training slice one repeat of every "
+                   "side passes over (the same reviews for all)")
     p.add_argument("--warmup", type=int, default=2, help="untimed warm-up steps per side")
     p.add_argument("--repeats", type=int, default=3, help="interleaved repeats; medians are reported")
     p.add_argument("--infer-limit", type=int, help="test reviews in the inference sample")
@@ -80,7 +80,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", help="JSON record path (default: outputs/bench/<time>.json)")
     args = p.parse_args(argv)
-    for name in ("max_length", "batch_size", "infer_batch_size", "train_limit", "steps", "infer_limit", "threads"):
+    for name in ("max_length", "batch_size", "infer_batch_size", "train_limit", "infer_limit", "threads"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             raise UserError(f"--{name.replace('_', '-')}={value} must be a positive integer")
@@ -117,17 +117,23 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def measure_training(sides: list, args, steps: int, device: torch.device) -> dict[str, dict]:
+def rotated(sides: list, repeat: int) -> list:
+    """Repeats interleave the sides (A B C, B C A, C A B, ...): load on a shared machine hits every
+    side alike, and no side always runs first or right after a particular other one."""
+    shift = repeat % len(sides)
+    return sides[shift:] + sides[:shift]
+
+
+def measure_training(sides: list, args, device: torch.device) -> dict[str, dict]:
     for side in sides:
         torch.set_flush_denormal(side.flush_denormals)
         side.warmup(max(1, args.warmup))
     runs: dict[str, list[dict]] = {side.name: [] for side in sides}
-    for repeat in range(args.repeats):  # A B C A B C: load on a shared machine hits every side alike
-        for side in sides:
+    for repeat in range(args.repeats):
+        for side in rotated(sides, repeat):
             torch.set_flush_denormal(side.flush_denormals)
             with PeakMemory(device) as memory:
-                record = (side.train_repeat(repeat) if side.name in ("lightning", "plain_loop")
-                          else side.train_repeat(repeat, steps))
+                record = side.train_repeat(repeat)
             runs[side.name].append({**record, "peak_memory_mb": memory.peak_mb})
             log(f"train {side.name} repeat {repeat + 1}: {record['samples_per_s']:.1f} samples/s")
     return {name: median_record(records) for name, records in runs.items()}
@@ -140,7 +146,7 @@ def measure_inference(sides: list, args, work: Workload) -> dict[str, dict]:
         side.prepare_inference()
         time_inference(side.forward_batch, side.inference_batches()[:2], work.device)  # warm-up
     for repeat in range(args.repeats):
-        for side in sides:
+        for side in rotated(sides, repeat):
             torch.set_flush_denormal(side.flush_denormals)
             with PeakMemory(work.device) as memory:
                 record = time_inference(side.forward_batch, side.inference_batches(), work.device)
@@ -179,16 +185,15 @@ def bench_model(model: str, args) -> dict:
     baseline = baseline_side(work, flops) if "baseline" in wanted else None
     if baseline:
         sides.append(baseline)
-    steps = args.steps or defaults["steps"]
     log(f"{model}: training throughput ({args.repeats} interleaved repeats)")
-    train = measure_training(sides, args, steps, work.device)
+    train = measure_training(sides, args, work.device)
     log(f"{model}: inference throughput and latency")
     infer = measure_inference([ours] + ([baseline] if baseline else []), args, work)
     result = {
         "family": work.family,
         "config": {"max_length": work.max_length, "batch_size": work.batch_size,
                    "infer_batch_size": work.infer_batch_size, "precision": work.precision,
-                   "train_slice": len(work.train_indices), "baseline_steps": steps,
+                   "train_slice": len(work.train_indices),
                    "infer_sample": len(work.infer_indices), "model": OmegaConf.to_container(work.cfg.model),
                    "data": OmegaConf.to_container(work.cfg.data), "optimizer": OmegaConf.to_container(work.cfg.optimizer)},
         "sides": {side.name: {"description": side.description, "flush_denormals": side.flush_denormals,
@@ -315,6 +320,7 @@ def write_record(record: dict, path: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> Path:
     args = parse_args(argv)
+    keep_freed_memory()  # as every training run does; the same process, so every side alike
     if args.threads:
         torch.set_num_threads(args.threads)
     started = datetime.now(timezone.utc)

@@ -91,10 +91,12 @@ class HFTrainerSide:
     def warmup(self, steps: int) -> None:
         self._trainer(self.train, [], max_steps=steps).train()
 
-    def train_repeat(self, repeat: int, steps: int) -> dict:
-        """`steps` timed steps after one untimed one (the Trainer builds its loader and optimiser first)."""
+    def train_repeat(self, repeat: int) -> dict:
+        """One pass over the training slice (the same reviews as every side's repeat), shuffled by the
+        Trainer with seed `repeat`; its first step, where it builds its loader and optimiser, is untimed."""
         window = StepWindow(1, self.work.device)
-        self._trainer(self.train, [_StepClock(window, self.collator, self.flops)], max_steps=steps + 1).train()
+        self._trainer(self.train, [_StepClock(window, self.collator, self.flops)], num_train_epochs=1,
+                      seed=repeat).train()
         return window.record()
 
     def _batches(self, data: TokenizedReviews, batch_size: int) -> list[dict]:

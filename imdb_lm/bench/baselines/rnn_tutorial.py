@@ -56,7 +56,6 @@ class RnnTutorialSide:
         self.work = work
         self.model = self._fresh_model()
         self.train = fixed_padded(work.train_slice(), work.max_length, work.datamodule.pad_id)
-        self._iterator = None
         self._infer_batches = None
 
     def _fresh_model(self, seed: int | None = None) -> TutorialBiGRU:
@@ -67,8 +66,9 @@ class RnnTutorialSide:
         self.optimizer = torch.optim.Adam(model.parameters(), lr=float(self.work.cfg.optimizer.lr))
         return model
 
-    def _loader(self, data: TensorDataset) -> DataLoader:
-        return DataLoader(data, batch_size=self.work.batch_size, shuffle=True)
+    def _loader(self, data: TensorDataset, seed: int | None = None) -> DataLoader:
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        return DataLoader(data, batch_size=self.work.batch_size, shuffle=True, generator=generator)
 
     def _step(self, ids, lengths, labels) -> None:
         device = self.work.device
@@ -80,25 +80,23 @@ class RnnTutorialSide:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.work.clip)
         self.optimizer.step()
 
-    def _steps(self, window: StepWindow, count: int) -> None:
+    def _epoch(self, window: StepWindow, seed: int, limit: int | None = None) -> None:
         self.model.train()
         window.start_now()
-        for _ in range(count):
-            try:
-                ids, lengths, labels = next(self._iterator)
-            except (StopIteration, TypeError):  # TypeError: no iterator yet
-                self._iterator = iter(self._loader(self.train))
-                ids, lengths, labels = next(self._iterator)
+        for step, (ids, lengths, labels) in enumerate(self._loader(self.train, seed)):
+            if limit is not None and step >= limit:
+                break
             self._step(ids, lengths, labels)
             window.step_done(len(labels), int(lengths.sum()), ids.numel())
 
     def warmup(self, steps: int) -> None:
-        self._steps(StepWindow(0, self.work.device), steps)
+        self._epoch(StepWindow(0, self.work.device), seed=10_000, limit=steps)
 
-    def train_repeat(self, repeat: int, steps: int) -> dict:
-        """Random batches all cost about the same here (fixed padding), so a few steps suffice."""
+    def train_repeat(self, repeat: int) -> dict:
+        """One pass over the training slice, shuffled by `repeat`: the same reviews as every side's
+        repeat (a batch's cost follows its longest review, so a few random batches vary widely)."""
         window = StepWindow(0, self.work.device)
-        self._steps(window, steps)
+        self._epoch(window, seed=repeat)
         return window.record()
 
     def inference_batches(self) -> list[dict]:
