@@ -12,13 +12,15 @@ from imdb_lm.overrides import _compose
 
 
 @pytest.mark.parametrize("native", [True, False])
-def test_transformer_recipe_precision_follows_the_hardware(monkeypatch, native):
+@pytest.mark.parametrize("model", ["transformer", "bigru", "lstm"])
+def test_recipe_precision_follows_the_hardware(monkeypatch, native, model):
+    """Both families' recipes ask for bf16-mixed; it is kept only where bf16 is native."""
     monkeypatch.setattr(resolvers, "bf16_native", lambda device_type: native)
-    cfg = _compose(["model=transformer", "trainer=cpu"])
+    cfg = _compose([f"model={model}", "trainer=cpu"])
     assert cfg.trainer.precision == ("bf16-mixed" if native else "32-true")
-    # an explicit choice is kept, and fp32 recipes never change
-    assert _compose(["model=transformer", "trainer.precision=bf16-mixed"]).trainer.precision == "bf16-mixed"
-    assert _compose(["model=gru"]).trainer.precision == "32-true"
+    # an explicit choice is kept
+    assert _compose([f"model={model}", "trainer.precision=bf16-mixed"]).trainer.precision == "bf16-mixed"
+    assert _compose([f"model={model}", "trainer.precision=32-true"]).trainer.precision == "32-true"
 
 
 def test_native_bf16_check_matches_this_machine():
