@@ -31,6 +31,7 @@ from imdb_lm.cli import run_main
 from imdb_lm.data.splits import fingerprint
 from imdb_lm.errors import UserError
 from imdb_lm.inference import data_args_of, encode, loader, run_split, source_reviews
+from imdb_lm.memory import keep_freed_memory
 from imdb_lm.results import EVALUATIONS_DIR, write_artifact
 
 DEFAULTS = {"ckpt": None, "split": "test", "data": {}, "batch_size": 64, "device": "auto", "name": None}
@@ -54,6 +55,7 @@ def evaluate(cfg) -> dict:
         raise UserError("ckpt=<run folder or .ckpt> is required (e.g. ckpt=outputs/runs/<run>)")
     if not isinstance(cfg.batch_size, int) or cfg.batch_size <= 0:
         raise UserError(f"batch_size={cfg.batch_size} must be a positive integer")
+    keep_freed_memory()  # as training does: batches reuse memory instead of faulting in fresh pages
     run = load_run(cfg.ckpt, cfg.device)
     other, data_args = _target(run, OmegaConf.to_container(cfg.data, resolve=True))
     if other:

@@ -29,6 +29,7 @@ from imdb_lm.data.sources import clean_text
 from imdb_lm.data.splits import review_hash
 from imdb_lm.errors import UserError
 from imdb_lm.inference import Reviews, encode, predict_probs
+from imdb_lm.memory import keep_freed_memory
 
 DEFAULTS = {"ckpt": None, "text": None, "input": None, "text_column": "text", "batch_size": 64,
             "device": "auto", "precision": "auto", "format": "text"}
@@ -66,6 +67,7 @@ def predict(cfg) -> list[dict]:
     raw = read_inputs(cfg.text, cfg.input, cfg.text_column)
     if not raw:
         raise UserError(f"input={cfg.input}: holds no reviews")
+    keep_freed_memory()  # as training does: batches reuse memory instead of faulting in fresh pages
     run = load_run(cfg.ckpt, cfg.device)
     if str(cfg.precision) not in ("auto", "32"):
         raise UserError(f"precision={cfg.precision}: choose auto or 32")

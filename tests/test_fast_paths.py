@@ -229,9 +229,41 @@ def test_cpu_dropout_keeps_each_value_with_probability_1_minus_p():
     assert torch.equal(layer.eval()(x), x)
 
 
-def test_freed_memory_is_kept_for_reuse():
+def test_freed_memory_is_kept_for_reuse_and_released_at_epoch_ends():
     import sys
 
-    from imdb_lm.memory import keep_freed_memory
+    from imdb_lm.memory import keep_freed_memory, release_freed_memory
 
-    assert keep_freed_memory() is sys.platform.startswith("linux")
+    if not sys.platform.startswith("linux"):
+        assert keep_freed_memory() is False
+        return
+
+    def resident_mb() -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096 / 2**20
+
+    assert keep_freed_memory() is True
+    big = torch.ones(300 * 2**20 // 4)  # 300 MB, touched
+    with_it = resident_mb()
+    del big
+    kept = resident_mb()
+    release_freed_memory()
+    released = resident_mb()
+    assert kept > with_it - 50  # freed, but kept in the heap for the next step
+    assert released < kept - 250  # handed back at an epoch end
+
+
+def test_transformer_dropouts_are_the_fast_ones_with_the_checkpoints_probabilities(minilm):
+    from imdb_lm.errors import UserError
+    from imdb_lm.models.dropout import Dropout
+    from imdb_lm.models.transformer import TransformerClassifier
+
+    dropouts = [m for m in minilm.modules() if isinstance(m, nn.Dropout)]
+    assert dropouts and all(type(m) is Dropout for m in dropouts)
+    assert {m.p for m in dropouts} == {0.1}  # the checkpoint's own, attention included (default: null)
+    quiet = TransformerClassifier("bundled", attention_dropout=0.0)
+    attention = [m.dropout.p for m in quiet.modules() if type(m).__name__.endswith("SelfAttention")]
+    assert attention and set(attention) == {0.0}
+    assert quiet.model.config.hidden_dropout_prob == 0.1  # only the attention probabilities change
+    with pytest.raises(UserError, match="model.attention_dropout=1.5"):
+        TransformerClassifier("bundled", attention_dropout=1.5)
