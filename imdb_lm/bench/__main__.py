@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--train-limit", type=int, help="reviews in the training slice one repeat of every "
                    "side passes over (the same reviews for all)")
     p.add_argument("--warmup", type=int, default=2, help="untimed warm-up steps per side")
-    p.add_argument("--repeats", type=int, default=3, help="interleaved repeats; medians are reported")
+    p.add_argument("--repeats", type=int, default=5, help="interleaved repeats; medians are reported")
     p.add_argument("--infer-limit", type=int, help="test reviews in the inference sample")
     p.add_argument("--latency-samples", type=int, default=20, help="single reviews timed for latency")
     p.add_argument("--baselines", default="all", help="all, or a subset of: baseline,plain_loop")

@@ -89,6 +89,18 @@ class SequenceClassifier(L.LightningModule):
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        """Clip here, not through Lightning's mixed-precision plugin: the plugin refuses fused optimizers
+        (the configs' default) because they unscale fp16 gradients inside their step, but bf16 and
+        fp32 training have no gradient scaler. fp16 (16-mixed) keeps Lightning's own handling."""
+        if not gradient_clip_val or str(self.trainer.precision).startswith("16"):
+            return super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if str(gradient_clip_algorithm) == "value":
+            torch.nn.utils.clip_grad_value_(params, gradient_clip_val)
+        else:
+            torch.nn.utils.clip_grad_norm_(params, gradient_clip_val)
+
     def count_parameters(self) -> dict:
         total = sum(p.numel() for p in self.parameters())
         trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
