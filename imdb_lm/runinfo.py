@@ -46,5 +46,10 @@ def git_revision() -> str | None:
 
 
 def env_record(device: torch.device) -> dict:
+    from imdb_lm.resolvers import bf16_native
+
+    # The vector ISA and native bf16 decide which precision and kernels a CPU run gets, and figures
+    # from CPUs that differ in them are not comparable.
     return {"device": device_name(device), "device_type": device.type, "versions": versions(),
-            "git_revision": git_revision(), "num_threads": torch.get_num_threads()}
+            "git_revision": git_revision(), "num_threads": torch.get_num_threads(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "bf16_native": bf16_native(device.type)}

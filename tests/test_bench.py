@@ -22,7 +22,8 @@ def test_bench_writes_a_complete_record(tmp_path, cache_dir):
                    cwd=tmp_path, cache=cache_dir)
     record = json.loads(out.read_text())
     assert "train_samples_per_s_vs_baseline" in proc.stdout and "record:" in proc.stdout
-    assert record["env"]["versions"]["torch"] and record["env"]["device"]
+    assert record["env"]["versions"]["torch"] and record["env"]["device"] and record["env"]["cpu_capability"]
+    assert record["env"]["bf16_native"] in (True, False)
     assert set(record["models"]) == {"bigru", "transformer"}
     expected_sides = {"bigru": {"lightning", "plain_loop", "rnn_tutorial"},
                       "transformer": {"lightning", "plain_loop", "hf_trainer"}}
