@@ -115,3 +115,27 @@ def test_correct_over_puts_sorted_batches_back_in_data_order():
     expected = [True, False, True, False, True]
     assert correct_over(forward, sorted_batches).tolist() == expected
     assert correct_over(forward, in_order).tolist() == expected
+
+
+def test_tutorial_loop_trains_with_the_run_configs_schedule(cache_dir, monkeypatch):
+    """Accuracy parity compares paths, not recipes: the tutorial loop follows conf/scheduler step by
+    step, as this project's Lightning module does (here linear warmup, then decay to zero)."""
+    from imdb_lm.bench.baselines.rnn_tutorial import RnnTutorialSide
+    from imdb_lm.bench.workload import build_workload
+    from imdb_lm.models.classifier import lr_scheduler
+
+    monkeypatch.setenv("IMDB_LM_CACHE", str(cache_dir))
+    overrides = ["data.train_limit=300", "data.val_limit=50", "data.test_limit=100", "data.max_length=32",
+                 "data.batch_size=16", "scheduler=linear_warmup", "scheduler.warmup_ratio=0.25"]
+    work = build_workload("bigru", overrides, "cpu", 80, 16, 2, None)
+    side = RnnTutorialSide(work)
+    side.train_and_test(work.train_slice(), 2, seed=0)
+    steps = 2 * 5  # 80 reviews in batches of 16, two epochs
+    assert side.scheduler.last_epoch == steps
+    peak = float(work.cfg.optimizer.lr)
+    assert side.optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    reference = lr_scheduler(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=peak),
+                             dict(work.cfg.scheduler), steps)
+    assert [f(s) for f in reference.lr_lambdas for s in range(steps)] == [
+        f(s) for f in side.scheduler.lr_lambdas for s in range(steps)]
+    assert max(f(s) for f in reference.lr_lambdas for s in range(steps)) == 1.0

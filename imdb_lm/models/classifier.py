@@ -18,6 +18,27 @@ from imdb_lm.errors import UserError
 SCHEDULERS = ("none", "linear_warmup", "cosine")
 
 
+def lr_scheduler(optimizer: torch.optim.Optimizer, cfg: dict, total_steps: int):
+    """The per-step schedule of a `conf/scheduler` config (None for `none`): linear warmup over
+    `warmup_ratio` of `total_steps`, then linear or cosine decay to `min_lr_ratio` of the rate."""
+    name = cfg.get("name", "none")
+    if name == "none":
+        return None
+    total = max(1, total_steps)
+    warmup = int(cfg.get("warmup_ratio", 0.1) * total)
+    min_ratio = float(cfg.get("min_lr_ratio", 0.0))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        if name == "cosine":
+            return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+        return min_ratio + (1 - min_ratio) * (1 - progress)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
 class SequenceClassifier(L.LightningModule):
     family = "base"
 
@@ -71,22 +92,9 @@ class SequenceClassifier(L.LightningModule):
         cfg = {k: v for k, v in self.optimizer_cfg.items() if k != "weight_decay"}
         cfg["_partial_"] = True
         optimizer = instantiate(cfg)(self._param_groups())
-        name = self.scheduler_cfg.get("name", "none")
-        if name == "none":
+        if self.scheduler_cfg.get("name", "none") == "none":  # no step count needed (may be unbounded)
             return optimizer
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        warmup = int(self.scheduler_cfg.get("warmup_ratio", 0.1) * total)
-        min_ratio = float(self.scheduler_cfg.get("min_lr_ratio", 0.0))
-
-        def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / (warmup + 1)
-            progress = min(1.0, (step - warmup) / max(1, total - warmup))
-            if name == "cosine":
-                return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-            return min_ratio + (1 - min_ratio) * (1 - progress)
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        scheduler = lr_scheduler(optimizer, self.scheduler_cfg, int(self.trainer.estimated_stepping_batches))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):

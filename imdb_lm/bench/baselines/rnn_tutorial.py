@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from imdb_lm.bench.harness import StepWindow, correct_over
 from imdb_lm.bench.workload import Workload
 from imdb_lm.data.batching import TokenizedReviews
+from imdb_lm.models.classifier import lr_scheduler
 
 
 class TutorialBiGRU(nn.Module):
@@ -64,6 +65,7 @@ class RnnTutorialSide:
         model = TutorialBiGRU(self.work.datamodule.vocab_size, m.embedding_dim, m.hidden_size,
                               self.work.datamodule.pad_id, m.dropout, m.embedding_dropout).to(self.work.device)
         self.optimizer = torch.optim.Adam(model.parameters(), lr=float(self.work.cfg.optimizer.lr))
+        self.scheduler = None  # speed repeats: a constant rate (a schedule's step costs nothing)
         return model
 
     def _loader(self, data: TensorDataset, seed: int | None = None) -> DataLoader:
@@ -79,6 +81,8 @@ class RnnTutorialSide:
         if self.work.clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.work.clip)
         self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
 
     def _epoch(self, window: StepWindow, seed: int, limit: int | None = None) -> None:
         self.model.train()
@@ -122,6 +126,9 @@ class RnnTutorialSide:
         self.model = self._fresh_model(seed)
         self.model.train()
         data = fixed_padded(train, self.work.max_length, self.work.datamodule.pad_id)
+        # the run config's schedule (conf/scheduler), as ours follows it: same rates at every step
+        steps = epochs * len(self._loader(data))
+        self.scheduler = lr_scheduler(self.optimizer, dict(self.work.cfg.scheduler), steps)
         for _ in range(epochs):
             for ids, lengths, labels in self._loader(data):
                 self._step(ids, lengths, labels)
