@@ -7,6 +7,8 @@ Options (key=value):
   batch_size=64      reviews per forward pass (sorted by length, so padding stays small)
   device=auto        auto | cpu | cuda[:N]
   precision=auto     auto: as trained (bf16 autocast for bf16-mixed runs) | 32: full fp32
+  compile=false      true: torch.compile with frozen weights; compiling takes 10-20 s once, then
+                     batches run faster (MiniLM ~1.2x on CPU): worth it for thousands of reviews
   --format text      text: `label<TAB>probability<TAB>review start` | jsonl: one JSON object a line
 
 Reviews are cleaned and truncated exactly as in training (the run's tokenizer, max_length and
@@ -32,7 +34,8 @@ from imdb_lm.inference import Reviews, encode, predict_probs
 from imdb_lm.memory import keep_freed_memory
 
 DEFAULTS = {"ckpt": None, "text": None, "input": None, "text_column": "text", "batch_size": 64,
-            "device": "auto", "precision": "auto", "format": "text"}
+            "device": "auto", "precision": "auto", "compile": False,
+            "format": "text"}
 LABELS = ("negative", "positive")
 
 
@@ -64,6 +67,8 @@ def predict(cfg) -> list[dict]:
         raise UserError(f"--format {cfg.format}: choose text or jsonl")
     if not isinstance(cfg.batch_size, int) or cfg.batch_size <= 0:
         raise UserError(f"batch_size={cfg.batch_size} must be a positive integer")
+    if not isinstance(cfg.compile, bool):
+        raise UserError(f"compile={cfg.compile}: choose true or false")
     raw = read_inputs(cfg.text, cfg.input, cfg.text_column)
     if not raw:
         raise UserError(f"input={cfg.input}: holds no reviews")
@@ -76,7 +81,7 @@ def predict(cfg) -> list[dict]:
     start = time.perf_counter()
     texts = [clean_text(t) for t in raw]
     data = encode(run, Reviews(texts, None, [review_hash(t) for t in texts]))
-    probs = predict_probs(run, data, cfg.batch_size)
+    probs = predict_probs(run, data, cfg.batch_size, compile=cfg.compile)
     seconds = time.perf_counter() - start
     limit = run.tokenizer.max_length
     rows = [{"index": i, "label": LABELS[int(p >= 0.5)], "prob": round(max(p, 1 - p), 6),
@@ -89,7 +94,8 @@ def predict(cfg) -> list[dict]:
             preview = (text[:70] + "...") if len(text) > 70 else text
             print(f"{row['label']}\t{row['prob']:.4f}\t{preview}")
     print(f"predicted {len(rows)} reviews in {seconds:.2f} s: {len(rows) / seconds:.1f} reviews/s "
-          f"({run.model.family} on {run.device}, batch {cfg.batch_size}, tokenization included)",
+          f"({run.model.family} on {run.device}, batch {cfg.batch_size}, tokenization"
+          f"{' and compiling' if cfg.compile else ''} included)",
           file=sys.stderr)
     return rows
 

@@ -67,12 +67,32 @@ def test_predict_text_on_transformer(cache_dir, tmp_path):
     assert "transformer on cpu" in proc.stderr
 
 
+def test_predict_compiled_gives_the_eager_probabilities(cache_dir, tmp_path):
+    """compile=true (torch.compile with frozen weights) is a speed option only: the same predictions."""
+    run = trained_run(cache_dir, "transformer")
+    reviews = ["A superb film.", "Dull and far too long.", "I laughed, I cried, and then I wanted my money "
+               "back because the last hour undoes everything the first built so carefully.", "Fine.",
+               "Not bad at all, with a cast that clearly enjoyed themselves and a script that keeps moving."]
+    (tmp_path / "reviews.txt").write_text("\n".join(reviews) + "\n", encoding="utf-8")
+    outputs = {}
+    for compile_ in ("false", "true"):
+        proc = run_cli("imdb_lm.predict", f"ckpt={run}", f"input={tmp_path / 'reviews.txt'}", "batch_size=2",
+                       f"compile={compile_}", "--format", "jsonl", cwd=tmp_path, cache=cache_dir)
+        outputs[compile_] = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert "tokenization and compiling included" in proc.stderr
+    assert len(outputs["true"]) == len(reviews)
+    for eager, compiled in zip(outputs["false"], outputs["true"], strict=True):
+        assert compiled["prob_pos"] == pytest.approx(eager["prob_pos"], abs=2e-3)
+        assert compiled["label"] == eager["label"] or abs(eager["prob_pos"] - 0.5) < 2e-3
+
+
 @pytest.mark.parametrize("args, message", [
     ([], "ckpt=<run folder or .ckpt> is required"),
     (["ckpt=RUN", "text=hi", "input=x.txt"], "exactly one of"),
     (["ckpt=RUN", "text=hi", "--format", "xml"], "--format xml"),
     (["ckpt=RUN", "text=hi", "batch=3"], "unknown option 'batch'"),
     (["ckpt=RUN", "input=missing.txt"], "input=missing.txt: no such file"),
+    (["ckpt=RUN", "text=hi", "compile=maybe"], "compile=maybe: choose true or false"),
 ])
 def test_predict_bad_input_is_one_line(rnn_run, capsys, args, message):
     """The entry point's own main(), in-process (a subprocess per case costs seconds of imports)."""

@@ -7,6 +7,8 @@ transformers the achieved FLOP/s. The same figures are taken in the same process
   - recurrent:   the tutorial loop (fixed padding, pack_padded_sequence, fp32)
   - transformer: the Hugging Face Trainer with default arguments (fp32), and an fp32 eager forward
   - both:        a plain PyTorch loop over this project's batches and model
+This project's inference is measured eager (as `evaluate` and the test at the end of training run
+it) and compiled with frozen weights (`python -m imdb_lm.predict ... compile=true`).
 and the ratios are printed and written, with device, versions and config, to a JSON record.
 
 Examples:
@@ -33,7 +35,7 @@ from omegaconf import OmegaConf
 from scipy import stats
 
 from imdb_lm.bench.harness import PeakMemory, median_record, time_inference, time_latency
-from imdb_lm.bench.ours import LightningSide, transformer_flops
+from imdb_lm.bench.ours import CompiledInferenceSide, LightningSide, transformer_flops
 from imdb_lm.bench.tokenization import cache_check, tokenizer_throughput
 from imdb_lm.bench.workload import Workload, build_workload
 from imdb_lm.errors import UserError
@@ -65,6 +67,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--infer-limit", type=int, help="test reviews in the inference sample")
     p.add_argument("--latency-samples", type=int, default=20, help="single reviews timed for latency")
     p.add_argument("--baselines", default="all", help="all, or a subset of: baseline,plain_loop")
+    p.add_argument("--compiled-inference", choices=("on", "off"), default="on",
+                   help="also measure this project's inference through torch.compile with frozen "
+                   "weights (predict compile=true); compiling takes 5-20 s per model")
     p.add_argument("--accuracy", action="store_true", help="also train this project's path and the "
                    "baseline from scratch on the same slice and compare test accuracy")
     p.add_argument("--accuracy-train-limit", type=int, default=4000)
@@ -188,7 +193,9 @@ def bench_model(model: str, args) -> dict:
     log(f"{model}: training throughput ({args.repeats} interleaved repeats)")
     train = measure_training(sides, args, work.device)
     log(f"{model}: inference throughput and latency")
-    infer = measure_inference([ours] + ([baseline] if baseline else []), args, work)
+    compiled = CompiledInferenceSide(ours) if args.compiled_inference == "on" else None
+    infer = measure_inference([ours] + ([compiled] if compiled else []) + ([baseline] if baseline else []),
+                              args, work)
     result = {
         "family": work.family,
         "config": {"max_length": work.max_length, "batch_size": work.batch_size,
@@ -203,6 +210,10 @@ def bench_model(model: str, args) -> dict:
                                   "counted_by": "torch.utils.flop_counter.FlopCounterMode, forward+backward"}
                                  if flops else None),
     }
+    if compiled:
+        result["sides"][compiled.name] = {"description": compiled.description, "flush_denormals": True,
+                                          "train": None, "inference": {**infer[compiled.name],
+                                          "first_pass_seconds": compiled.first_pass_seconds}}
     result["ratios"] = ratios(result, baseline)
     if args.accuracy and baseline:
         result["accuracy"] = accuracy_parity([ours, baseline], work, args)
@@ -219,12 +230,23 @@ def ratios(result: dict, baseline) -> dict:
                                                            base["inference"]["samples_per_s"])
         out["latency_p50_speedup_vs_baseline"] = ratio(base["inference"]["latency_ms_p50"],
                                                        sides["lightning"]["inference"]["latency_ms_p50"])
+        if "lightning_compiled" in sides:
+            compiled = sides["lightning_compiled"]["inference"]
+            out["compiled_inference_samples_per_s_vs_baseline"] = ratio(compiled["samples_per_s"],
+                                                                        base["inference"]["samples_per_s"])
+            out["compiled_latency_p50_speedup_vs_baseline"] = ratio(base["inference"]["latency_ms_p50"],
+                                                                    compiled["latency_ms_p50"])
     if "plain_loop" in sides:
         out["lightning_vs_plain_loop"] = ratio(ours_train, sides["plain_loop"]["train"]["samples_per_s"])
+    # The inference target is met by this project's fastest batch inference (compiled where measured).
+    measured = {"train_vs_baseline": out.get("train_samples_per_s_vs_baseline"),
+                "inference_vs_baseline": max(filter(None, (out.get("inference_samples_per_s_vs_baseline"),
+                                             out.get("compiled_inference_samples_per_s_vs_baseline"))),
+                                             default=None)}
     targets = {}
     for key, target in TARGETS[result["family"]].items():
-        value = out.get(key.replace("train_", "train_samples_per_s_").replace("inference_", "inference_samples_per_s_"))
-        targets[key] = {"target": target, "measured": value, "met": value is not None and value >= target}
+        targets[key] = {"target": target, "measured": measured[key],
+                        "met": measured[key] is not None and measured[key] >= target}
     if "lightning_vs_plain_loop" in out:
         targets["lightning_within_5pct_of_plain_loop"] = {
             "target": 1 - LIGHTNING_OVERHEAD_LIMIT, "measured": out["lightning_vs_plain_loop"],
@@ -274,16 +296,16 @@ def print_summary(record: dict) -> None:
     for model, result in record["models"].items():
         print(f"\n== {model} ({result['config']['precision']}, max_length {result['config']['max_length']}, "
               f"batch {result['config']['batch_size']}) ==")
-        print(f"{'side':<14}{'train samp/s':>13}{'tokens/s':>10}{'pad %':>7}{'infer samp/s':>13}"
+        print(f"{'side':<19}{'train samp/s':>13}{'tokens/s':>10}{'pad %':>7}{'infer samp/s':>13}"
               f"{'p50 ms':>8}{'p95 ms':>8}{'peak MB':>9}{'TFLOP/s':>9}")
+        nan = float("nan")
         for name, side in result["sides"].items():
-            t, i = side["train"], side["inference"] or {}
-            flops = t.get("flops_per_s")
-            print(f"{name:<14}{t['samples_per_s']:>13.1f}{t['tokens_per_s']:>10.0f}"
+            t, i = side["train"] or {}, side["inference"] or {}
+            peak = t.get("peak_memory_mb") or i.get("peak_memory_mb") or nan
+            print(f"{name:<19}{t.get('samples_per_s', nan):>13.1f}{t.get('tokens_per_s', nan):>10.0f}"
                   f"{100 * (t.get('padding_fraction') or 0):>7.1f}"
-                  f"{i.get('samples_per_s', float('nan')):>13.1f}{i.get('latency_ms_p50', float('nan')):>8.1f}"
-                  f"{i.get('latency_ms_p95', float('nan')):>8.1f}{t.get('peak_memory_mb') or float('nan'):>9.0f}"
-                  f"{(flops or float('nan')) / 1e12:>9.3f}")
+                  f"{i.get('samples_per_s', nan):>13.1f}{i.get('latency_ms_p50', nan):>8.1f}"
+                  f"{i.get('latency_ms_p95', nan):>8.1f}{peak:>9.0f}{(t.get('flops_per_s') or nan) / 1e12:>9.3f}")
         for key, value in result["ratios"].items():
             if key != "targets" and value is not None:
                 print(f"  {key}: {value:.2f}x")

@@ -4,6 +4,8 @@ module's length-bucketed, dynamically padded batches of the cached tokenized spl
 
 from __future__ import annotations
 
+import time
+
 import lightning as L
 import numpy as np
 import torch
@@ -14,6 +16,7 @@ from imdb_lm.bench.harness import StepFlops, StepWindow, autocast, correct_over,
 from imdb_lm.bench.workload import Workload, to_device
 from imdb_lm.callbacks import MetricsTimingCallback
 from imdb_lm.data.batching import BucketBatchSampler, PadCollate, TokenizedReviews
+from imdb_lm.models.frozen import FrozenForward
 
 
 class _Clock(L.Callback):
@@ -115,3 +118,41 @@ class LightningSide:
         batches = sorted_batches(self.work.split("test"), self.work.infer_batch_size,
                                  self.work.datamodule.pad_id, self.work.device)
         return correct_over(self._forward, batches)
+
+
+class CompiledInferenceSide:
+    """This project's batch inference with `compile=true` (`python -m imdb_lm.predict ... compile=true`):
+    the trained `lightning` side's model and batches, through torch.compile with frozen weights.
+    Compiling happens in `prepare_inference` (timed apart, as `first_pass_seconds`)."""
+
+    name = "lightning_compiled"
+    flush_denormals = True
+
+    def __init__(self, ours: LightningSide):
+        self.ours, self.work = ours, ours.work
+        self.description = (f"this project's inference with compile=true: torch.compile, frozen weights, "
+                            f"length-sorted batches, precision {ours.work.precision}")
+        self.forward = None
+        self.first_pass_seconds = None
+
+    def inference_batches(self) -> list[dict]:
+        return self.ours.inference_batches()
+
+    def prepare_inference(self) -> None:
+        """Compile on the final weights: one pass over the sample and one single review (batch sizes
+        1 and above are compiled apart)."""
+        self.ours.prepare_inference()
+        self.forward = FrozenForward(self.ours.model, lambda: autocast(self.work.precision, self.work.device))
+        start = time.perf_counter()
+        with torch.inference_mode():
+            for batch in self.inference_batches():
+                self.forward_batch(batch)
+            self.forward_one(self.inference_batches()[0]["input_ids"][:1])
+        sync(self.work.device)
+        self.first_pass_seconds = time.perf_counter() - start
+
+    def forward_batch(self, batch: dict) -> torch.Tensor:
+        return self.forward(batch["input_ids"], batch["attention_mask"], batch["lengths"])
+
+    def forward_one(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.forward(ids, torch.ones_like(ids), torch.tensor([ids.shape[1]], device=ids.device))

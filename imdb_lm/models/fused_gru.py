@@ -93,6 +93,7 @@ def product_dtype(x: torch.Tensor) -> torch.dtype:
     return torch.bfloat16 if autocast_bf16 else torch.float32
 
 
+@torch.compiler.disable  # an opaque C++ extension: torch.compile runs it as is (a clean graph break)
 def gru_layer(x: torch.Tensor, lengths: torch.Tensor, layers: list[nn.GRU]) -> torch.Tensor:
     """One layer of single-layer, batch-first GRUs on x [B, T, E]: `layers[0]` reads left to right,
     `layers[1]` (if given) reads each review right to left within its own `lengths`. Returns
