@@ -302,8 +302,9 @@ def print_summary(record: dict) -> None:
         for name, side in result["sides"].items():
             t, i = side["train"] or {}, side["inference"] or {}
             peak = t.get("peak_memory_mb") or i.get("peak_memory_mb") or nan
+            pad = nan if t.get("padding_fraction") is None else t["padding_fraction"]
             print(f"{name:<19}{t.get('samples_per_s', nan):>13.1f}{t.get('tokens_per_s', nan):>10.0f}"
-                  f"{100 * (t.get('padding_fraction') or 0):>7.1f}"
+                  f"{100 * pad:>7.1f}"
                   f"{i.get('samples_per_s', nan):>13.1f}{i.get('latency_ms_p50', nan):>8.1f}"
                   f"{i.get('latency_ms_p95', nan):>8.1f}{peak:>9.0f}{(t.get('flops_per_s') or nan) / 1e12:>9.3f}")
         for key, value in result["ratios"].items():
@@ -350,14 +351,15 @@ def main(argv: list[str] | None = None) -> Path:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if not models:
         raise UserError("--models is empty; name at least one conf/model preset, e.g. --models bigru")
+    device = torch.device("cuda" if args.device != "cpu" and torch.cuda.is_available() else "cpu")
+    env = env_record(device)  # at the start: the code that runs is the revision checked out now
     results = {m: bench_model(m, args) for m in models}
     record = {"created_at": started.isoformat(timespec="seconds"),
               "command": "python -m imdb_lm.bench " + " ".join(sys.argv[1:] if argv is None else argv),
               "seconds": (datetime.now(timezone.utc) - started).total_seconds(),
               "load_average_1min": {"start": load_start[0], "end": os.getloadavg()[0]},
               "cpu_count": os.cpu_count(), "options": vars(args), "models": results}
-    device = torch.device("cuda" if args.device != "cpu" and torch.cuda.is_available() else "cpu")
-    record["env"] = env_record(device)
+    record["env"] = env
     if args.tokenization_reviews:
         log("tokenization throughput and cache")
         work = build_workload(models[0], overrides(args), args.device, 1, 1, 1, None, args.seed)
