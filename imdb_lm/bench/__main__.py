@@ -312,7 +312,7 @@ def print_summary(record: dict) -> None:
                 print(f"  {key}: {value:.2f}x")
         for key, t in result["ratios"]["targets"].items():
             print(f"  target {key}: {t['measured'] or float('nan'):.2f} vs {t['target']} -> "
-                  f"{'met' if t['met'] else 'NOT met'}")
+                  f"{'met' if t['met'] else 'not measured' if t['measured'] is None else 'NOT met'}")
         if "accuracy" in result:
             acc = result["accuracy"]
             sides = ", ".join(f"{k} {v['test_acc']:.4f}" for k, v in acc.items()
