@@ -7,8 +7,8 @@ Options (key=value):
   batch_size=64      reviews per forward pass (sorted by length, so padding stays small)
   device=auto        auto | cpu | cuda[:N]
   precision=auto     auto: as trained (bf16 autocast for bf16-mixed runs) | 32: full fp32
-  compile=false      true: torch.compile with frozen weights; compiling takes 10-20 s once, then
-                     batches run faster (MiniLM ~1.2x on CPU): worth it for thousands of reviews
+  compile=false      true: torch.compile with frozen weights; compiling takes ~5 s (BiGRU) to ~25 s
+                     (MiniLM) once, then batches run faster (MiniLM ~1.2x on CPU): for thousands of reviews
   --format text      text: `label<TAB>probability<TAB>review start` | jsonl: one JSON object a line
 
 Reviews are cleaned and truncated exactly as in training (the run's tokenizer, max_length and
@@ -34,8 +34,7 @@ from imdb_lm.inference import Reviews, encode, predict_probs
 from imdb_lm.memory import keep_freed_memory
 
 DEFAULTS = {"ckpt": None, "text": None, "input": None, "text_column": "text", "batch_size": 64,
-            "device": "auto", "precision": "auto", "compile": False,
-            "format": "text"}
+            "device": "auto", "precision": "auto", "compile": False, "format": "text"}
 LABELS = ("negative", "positive")
 
 

@@ -69,7 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--baselines", default="all", help="all, or a subset of: baseline,plain_loop")
     p.add_argument("--compiled-inference", choices=("on", "off"), default="on",
                    help="also measure this project's inference through torch.compile with frozen "
-                   "weights (predict compile=true); compiling takes 5-20 s per model")
+                   "weights (predict compile=true); compiling takes ~5-25 s per model")
     p.add_argument("--accuracy", action="store_true", help="also train this project's path and the "
                    "baseline from scratch on the same slice and compare test accuracy")
     p.add_argument("--accuracy-train-limit", type=int, default=4000)

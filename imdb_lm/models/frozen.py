@@ -4,7 +4,7 @@ Freezing compiles the forward with the weights as constants: on CPU inductor pac
 oneDNN's matrix kernels and folds what depends on weights alone, instead of re-reading and
 re-converting every weight at every call (under bf16 autocast eager PyTorch casts each fp32
 weight to bf16 at each forward). The bundled MiniLM ran ~1.18x eager's throughput on a 2-core
-bf16 CPU (docs/benchmarks.md); compiling takes 10-20 s once per process, so it pays off over
+bf16 CPU (docs/benchmarks.md); compiling takes ~5 s (BiGRU) to ~25 s (MiniLM) once per process, so it pays off over
 thousands of reviews, not one.
 
 Only for a model that will not change again: the weights are baked in at the first call.
