@@ -39,7 +39,7 @@ sweep: setup
 	$(PY) -m imdb_lm.train --multirun experiment=$(SWEEP) $(ARGS)
 
 report: setup
-	$(PY) -m imdb_lm.report $(RUNS) --explain $(EXPLAIN) $(ARGS)
+	$(PY) -m imdb_lm.report $(RUNS) explain=$(EXPLAIN) $(ARGS)
 
 tensorboard: setup
 	$(VENV)/bin/tensorboard --logdir outputs $(ARGS)

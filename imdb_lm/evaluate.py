@@ -1,14 +1,5 @@
 """`python -m imdb_lm.evaluate ckpt=<run folder|.ckpt>`: re-test a checkpoint, on its own split or
-on another source.
-
-Options (key=value):
-  ckpt=PATH         a run folder written by imdb_lm.train, or one of its checkpoints/*.ckpt (required)
-  split=test        own-source evaluation: which split (train | val | test), rebuilt by the frozen rule;
-                    its fingerprint must equal the one in the run's metrics.json
-  data.source=...   another source for an out-of-domain check, evaluated on ALL its rows:
-                    rotten_tomatoes (bundled critic snippets) | csv data.path=FILE | aclimdb | hf | bundled
-  data.path, data.text_column, data.label_column, data.hf_name   as in the training config
-  batch_size=64     device=auto (auto | cpu | cuda[:N])   name=null (output name; default split/source)
+on another source (`data.source=rotten_tomatoes`: the bundled critic snippets, out of domain).
 
 Measures with the training code (same metrics callback: accuracy, F1, AUROC, loss, throughput) and
 writes `evaluations/<name>.json` plus its error analysis (`<name>.analysis.json`,
@@ -24,17 +15,27 @@ from datetime import datetime, timezone
 import lightning as L
 from omegaconf import OmegaConf
 
-from imdb_lm.analysis import write_analysis
-from imdb_lm.callbacks import MetricsTimingCallback
-from imdb_lm.checkpoint import load_run
-from imdb_lm.cli import run_main
+from imdb_lm.callbacks.metrics import MetricsTimingCallback
+from imdb_lm.config.options import Option, run_main
 from imdb_lm.data.splits import fingerprint
 from imdb_lm.errors import UserError
-from imdb_lm.inference import data_args_of, encode, loader, run_split, source_reviews
+from imdb_lm.evaluation.error_analysis import write_analysis
+from imdb_lm.evaluation.inference import data_args_of, encode, loader, run_split, source_reviews
 from imdb_lm.memory import keep_freed_memory
-from imdb_lm.results import EVALUATIONS_DIR, write_artifact
+from imdb_lm.runs.checkpoint import load_run
+from imdb_lm.runs.records import EVALUATIONS_DIR, write_artifact
 
-DEFAULTS = {"ckpt": None, "split": "test", "data": {}, "batch_size": 64, "device": "auto", "name": None}
+OPTIONS = [
+    Option("ckpt", None, "a run folder written by imdb_lm.train, or one of its checkpoints/*.ckpt (required)", str),
+    Option("split", "test", "own-source evaluation: train | val | test, rebuilt by the frozen rule (its "
+                            "fingerprint must equal the run's)"),
+    Option("data", None, "another source, evaluated on all its rows: data.source=rotten_tomatoes | csv "
+                         "(data.path=FILE) | aclimdb | hf | bundled; data.path, data.text_column, "
+                         "data.label_column, data.hf_name as in training", section=True),
+    Option("batch_size", 64, "reviews per forward pass"),
+    Option("device", "auto", "auto | cpu | cuda[:N]"),
+    Option("name", None, "output name (default: the split or source)", str),
+]
 DATA_KEYS = ("source", "path", "text_column", "label_column", "hf_name")
 
 
@@ -100,7 +101,7 @@ def evaluate(cfg) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    run_main(evaluate, sys.argv[1:] if argv is None else argv, DEFAULTS, __doc__)
+    run_main(evaluate, sys.argv[1:] if argv is None else argv, OPTIONS, __doc__)
 
 
 if __name__ == "__main__":

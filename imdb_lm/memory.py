@@ -7,7 +7,7 @@ allocates tens of MB of activations and gradients first-touches brand-new pages:
 pass spent more time in page faults (69 ms) than in its arithmetic (30 ms). Raising the mmap and
 trim thresholds keeps such blocks in the heap, so later steps reuse them. Memory is not returned
 to the system until the process ends, which is what a training or benchmark process wants; the
-callback below hands free heap pages back at the end of each training and validation epoch, so
+callback `imdb_lm.callbacks.memory.ReleaseFreedMemory` hands free heap pages back at the end of each training and validation epoch, so
 fragmentation does not add up over epochs (it cut the peak resident size of a bf16 BiGRU run by a
 quarter). Elsewhere (macOS, musl) this does nothing; IMDB_LM_KEEP_FREED_MEMORY=0 turns it off.
 """
@@ -18,8 +18,6 @@ import ctypes
 import ctypes.util
 import os
 import sys
-
-import lightning as L
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 _THRESHOLD = 1 << 30  # blocks up to 1 GB come from the reusable heap
@@ -51,13 +49,3 @@ def release_freed_memory() -> None:
     trim = _glibc("malloc_trim")
     if trim is not None and _done and _done[0]:
         trim(ctypes.c_size_t(0))
-
-
-class ReleaseFreedMemory(L.Callback):
-    """Calls release_freed_memory() after every training and validation epoch."""
-
-    def on_train_epoch_end(self, trainer, pl_module):
-        release_freed_memory()
-
-    def on_validation_epoch_end(self, trainer, pl_module):
-        release_freed_memory()

@@ -1,16 +1,5 @@
 """`python -m imdb_lm.predict ckpt=<run folder|.ckpt> text="..." | input=<file>`: classify reviews.
 
-Options (key=value):
-  ckpt=PATH          a run folder written by imdb_lm.train, or one of its checkpoints/*.ckpt (required)
-  text=STRING        one review (text=[a,b] for several)
-  input=FILE         one review per line, or a .csv with a `text` column (text_column=NAME to change)
-  batch_size=64      reviews per forward pass (sorted by length, so padding stays small)
-  device=auto        auto | cpu | cuda[:N]
-  precision=auto     auto: as trained (bf16 autocast for bf16-mixed runs) | 32: full fp32
-  compile=false      true: torch.compile with frozen weights; compiling takes ~5 s (BiGRU) to ~25 s
-                     (MiniLM) once, then batches run faster (MiniLM ~1.2x on CPU): for thousands of reviews
-  --format text      text: `label<TAB>probability<TAB>review start` | jsonl: one JSON object a line
-
 Reviews are cleaned and truncated exactly as in training (the run's tokenizer, max_length and
 truncation side). An empty review still gets a prediction, flagged `"empty": true`. Throughput goes
 to stderr, predictions to stdout.
@@ -25,16 +14,26 @@ import sys
 import time
 from pathlib import Path
 
-from imdb_lm.checkpoint import load_run
-from imdb_lm.cli import run_main
+from imdb_lm.config.options import Option, run_main
 from imdb_lm.data.sources import clean_text
 from imdb_lm.data.splits import review_hash
 from imdb_lm.errors import UserError
-from imdb_lm.inference import Reviews, encode, predict_probs
+from imdb_lm.evaluation.inference import Reviews, encode, predict_probs
 from imdb_lm.memory import keep_freed_memory
+from imdb_lm.runs.checkpoint import load_run
 
-DEFAULTS = {"ckpt": None, "text": None, "input": None, "text_column": "text", "batch_size": 64,
-            "device": "auto", "precision": "auto", "compile": False, "format": "text"}
+OPTIONS = [
+    Option("ckpt", None, "a run folder written by imdb_lm.train, or one of its checkpoints/*.ckpt (required)", str),
+    Option("text", None, "one review (text=[a,b] for several)", list),
+    Option("input", None, "a file: one review per line, or a .csv with a text column", str),
+    Option("text_column", "text", "the .csv column holding the reviews"),
+    Option("batch_size", 64, "reviews per forward pass (sorted by length, so padding stays small)"),
+    Option("device", "auto", "auto | cpu | cuda[:N]"),
+    Option("precision", "auto", "auto: as trained (bf16 autocast for bf16-mixed runs) | 32: full fp32"),
+    Option("compile", False, "torch.compile with frozen weights: ~5 s (BiGRU) to ~25 s (MiniLM) once, "
+                             "then faster batches; for thousands of reviews"),
+    Option("format", "text", "text: label<TAB>probability<TAB>review start | jsonl: one JSON object a line"),
+]
 LABELS = ("negative", "positive")
 
 
@@ -63,7 +62,7 @@ def predict(cfg) -> list[dict]:
     if not cfg.ckpt:
         raise UserError("ckpt=<run folder or .ckpt> is required (e.g. ckpt=outputs/runs/<run>)")
     if cfg.format not in ("text", "jsonl"):
-        raise UserError(f"--format {cfg.format}: choose text or jsonl")
+        raise UserError(f"format={cfg.format}: choose text or jsonl")
     if not isinstance(cfg.batch_size, int) or cfg.batch_size <= 0:
         raise UserError(f"batch_size={cfg.batch_size} must be a positive integer")
     if not isinstance(cfg.compile, bool):
@@ -100,7 +99,7 @@ def predict(cfg) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    run_main(predict, sys.argv[1:] if argv is None else argv, DEFAULTS, __doc__, {"--format": "format"})
+    run_main(predict, sys.argv[1:] if argv is None else argv, OPTIONS, __doc__)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 SWEEP_ARGS = [
     "--multirun", "experiment=compare_quick", "model=gru,transformer", "optimizer=adam,sgd", "lr_scale=1",

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from imdb_lm.analysis import analyse, write_analysis
+from imdb_lm.evaluation.error_analysis import analyse, write_analysis
 from tests.trained_runs import trained_run
 
 

@@ -4,11 +4,11 @@ nothing written: no run folder, no cache entry."""
 from __future__ import annotations
 
 import pytest
-from conftest import TINY, run_cli, run_dirs
-from reliability_args import TINY_GRU
 
+from imdb_lm.config.overrides import check_train_argv
 from imdb_lm.errors import UserError
-from imdb_lm.overrides import check_train_argv
+from tests.helpers import TINY, run_cli, run_dirs
+from tests.reliability_args import TINY_GRU
 
 
 def assert_refused(proc, *expected: str) -> None:

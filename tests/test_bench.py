@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import statistics
 
 import pytest
 import torch
 
 from imdb_lm.bench.harness import correct_over
-from tests.conftest import TINY, load_metrics, run_cli, run_dirs
+from tests.helpers import TINY, load_metrics, run_cli, run_dirs
 
 TINY_BENCH = ["--set", "data.train_limit=300", "--set", "data.val_limit=50", "--set", "data.test_limit=100",
               "--max-length", "64", "--train-limit", "64", "--warmup", "1", "--repeats", "2",
               "--infer-limit", "32", "--latency-samples", "3", "--tokenization-reviews", "200", "--threads", "1"]
+BASELINE = {"bigru": "rnn_tutorial", "transformer": "hf_trainer"}
 SIDE_FIGURES = ("samples_per_s", "tokens_per_s", "padded_tokens_per_s", "peak_memory_mb", "seconds")
 
 
@@ -43,10 +45,19 @@ def test_bench_writes_a_complete_record(tmp_path, cache_dir):
                 infer = side["inference"]
                 assert infer["samples_per_s"] > 0 and infer["samples"] == 32
                 assert 0 < infer["latency_ms_p50"] <= infer["latency_ms_p95"] and infer["latency_reviews"] == 3
-        ratios = result["ratios"]
-        for key in ("train_samples_per_s_vs_baseline", "inference_samples_per_s_vs_baseline",
-                    "compiled_inference_samples_per_s_vs_baseline", "lightning_vs_plain_loop"):
-            assert ratios[key] > 0
+        ratios, sides = result["ratios"], result["sides"]
+        ours, base = sides["lightning"], sides[BASELINE[model]]
+        # every figure is the median of the repeats, and every ratio is made of those medians
+        for side in sides.values():
+            assert side["train"]["samples_per_s"] == pytest.approx(statistics.median(side["train"]["samples_per_s_all"]))
+        assert ratios["train_samples_per_s_vs_baseline"] == pytest.approx(
+            ours["train"]["samples_per_s"] / base["train"]["samples_per_s"])
+        assert ratios["inference_samples_per_s_vs_baseline"] == pytest.approx(
+            ours["inference"]["samples_per_s"] / base["inference"]["samples_per_s"])
+        assert ratios["compiled_inference_samples_per_s_vs_baseline"] == pytest.approx(
+            compiled["inference"]["samples_per_s"] / base["inference"]["samples_per_s"])
+        assert ratios["lightning_vs_plain_loop"] == pytest.approx(
+            ours["train"]["samples_per_s"] / sides["plain_loop"]["train"]["samples_per_s"])
         if model == "transformer":  # the inference target counts this project's faster inference path
             assert ratios["targets"]["inference_vs_baseline"]["measured"] == max(
                 ratios["inference_samples_per_s_vs_baseline"], ratios["compiled_inference_samples_per_s_vs_baseline"])

@@ -10,8 +10,8 @@ import subprocess
 import sys
 import time
 
-from conftest import ROOT, cli_env, load_metrics, run_cli, run_dirs
-from reliability_args import TINY_GRU
+from tests.helpers import ROOT, cli_env, load_metrics, run_cli, run_dirs
+from tests.reliability_args import TINY_GRU
 
 DELAY = "IMDB_LM_CACHE_BUILD_DELAY_S"  # test hook: holds the build open inside its temporary folder
 

@@ -6,7 +6,7 @@ import contextlib
 
 import pytest
 
-from imdb_lm.callbacks import MetricsTimingCallback
+from imdb_lm.callbacks.metrics import MetricsTimingCallback
 from imdb_lm.data.batching import TokenizedReviews
 from imdb_lm.models.recurrent import RecurrentClassifier
 

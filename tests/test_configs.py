@@ -7,13 +7,14 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import open_dict
 
+from imdb_lm.config.compose import compose_train
 from imdb_lm.errors import UserError
-from imdb_lm.train import build_model, flat_hparams
+from imdb_lm.models.build import build_model
+from imdb_lm.training import flat_hparams
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -23,8 +24,7 @@ def options(group: str) -> list[str]:
 
 
 def composed(tmp_path: Path, *overrides: str):
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
+    cfg = compose_train(list(overrides), with_hydra=True)
     with open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(tmp_path / "run")
         cfg.hydra.runtime.cwd = str(tmp_path)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import csv
 
-from conftest import load_metrics, run_cli, run_dirs
-from reliability_args import TINY_GRU
+from tests.helpers import load_metrics, run_cli, run_dirs
+from tests.reliability_args import TINY_GRU
 
 
 def test_ddp_cpu_two_processes_write_one_consistent_record(tmp_path, cache_dir):

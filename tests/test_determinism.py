@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import load_metrics, run_cli, run_dirs
-from reliability_args import TINY_GRU
+
+from tests.helpers import load_metrics, run_cli, run_dirs
+from tests.reliability_args import TINY_GRU
 
 
 def train(cwd, cache, *args):

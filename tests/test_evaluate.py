@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import load_metrics, run_cli
+from tests.helpers import load_metrics, run_cli
 from tests.trained_runs import trained_run
 
 

@@ -7,7 +7,7 @@ import json
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 from tests.trained_runs import trained_run
 
 

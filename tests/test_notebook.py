@@ -7,7 +7,7 @@ import os
 import nbformat
 from nbclient import NotebookClient
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from tests.report_fixtures import JOBS, tiny_sweep_dir
 
 

@@ -11,10 +11,10 @@ import shutil
 import pytest
 import torch
 
-from imdb_lm.checkpoint import load_run
-from imdb_lm.inference import run_split
-from imdb_lm.results import read_predictions
-from tests.conftest import run_cli
+from imdb_lm.evaluation.inference import Reviews, encode, predict_probs, run_split
+from imdb_lm.runs.checkpoint import load_run
+from imdb_lm.runs.records import read_predictions
+from tests.helpers import run_cli
 from tests.trained_runs import trained_run
 
 
@@ -57,13 +57,22 @@ def test_predict_lines_with_empty_and_very_long_reviews(rnn_run, tmp_path, cache
 
 def test_predict_text_on_transformer(cache_dir, tmp_path):
     run = trained_run(cache_dir, "transformer")
-    proc = run_cli("imdb_lm.predict", f"ckpt={run}", "text=[A superb film.,Dull and far too long.]",
-                   cwd=tmp_path, cache=cache_dir)
+    texts = ["A superb film.", "Dull and far too long."]
+    proc = run_cli("imdb_lm.predict", f"ckpt={run}", f"text=[{','.join(texts)}]", cwd=tmp_path, cache=cache_dir)
     lines = proc.stdout.strip().splitlines()
-    assert len(lines) == 2
-    for line, text in zip(lines, ["A superb film.", "Dull and far too long."], strict=True):
+    jsonl = run_cli("imdb_lm.predict", f"ckpt={run}", f"text=[{','.join(texts)}]", "format=jsonl",
+                    cwd=tmp_path, cache=cache_dir)
+    rows = [json.loads(line) for line in jsonl.stdout.splitlines()]
+    assert len(lines) == 2 and len(rows) == 2
+    for line, text, row in zip(lines, texts, rows, strict=True):
         label, prob, preview = line.split("\t")
-        assert label in ("positive", "negative") and 0.5 <= float(prob) <= 1.0 and preview == text
+        # the text line shows the predicted class and its probability, from the model's P(positive)
+        assert preview == text and label == ("positive" if row["prob_pos"] >= 0.5 else "negative")
+        assert float(prob) == pytest.approx(max(row["prob_pos"], 1 - row["prob_pos"]), abs=1e-4)
+    # and that probability is the model's own: the checkpoint reloaded in this process agrees
+    loaded = load_run(run, "cpu")
+    probs = predict_probs(loaded, encode(loaded, Reviews(texts, None, ["a", "b"])), batch_size=2)
+    assert [r["prob_pos"] for r in rows] == pytest.approx(probs, abs=1e-4)
     assert "transformer on cpu" in proc.stderr
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from imdb_lm.report import statistics
-from imdb_lm.results import read_metrics, read_predictions
-from tests.conftest import run_cli
+from imdb_lm.runs.records import read_metrics, read_predictions
+from tests.helpers import run_cli
 from tests.report_fixtures import JOBS, tiny_sweep_dir
 
 

@@ -11,8 +11,9 @@ import time
 
 import pytest
 import torch
-from conftest import cli_env, load_metrics, run_cli, run_dirs
-from reliability_args import TINY_GRU
+
+from tests.helpers import cli_env, load_metrics, run_cli, run_dirs
+from tests.reliability_args import TINY_GRU
 
 TWO_EPOCHS = [*TINY_GRU, "trainer.max_epochs=2"]
 

@@ -7,11 +7,11 @@ import os
 import subprocess
 import sys
 
-from conftest import ROOT
+from tests.helpers import ROOT
 
 COMPOSE = """
 from hydra import compose, initialize_config_dir
-import imdb_lm.overrides as o
+import imdb_lm.config.overrides as o
 with initialize_config_dir(config_dir=str(o.CONF_DIR), version_base="1.3"):
     cfg = compose("train", overrides=["model=gru"], return_hydra_config=True)
 import os

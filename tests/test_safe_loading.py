@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 
 import torch
-from conftest import run_cli
-from reliability_args import TINY_GRU
+
+from tests.helpers import run_cli
+from tests.reliability_args import TINY_GRU
 
 
 class RunsCodeOnLoad:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import datasets
 import pytest
@@ -12,6 +13,8 @@ import pytest
 from imdb_lm.data.datamodule import IMDBDataModule
 from imdb_lm.data.sources import load_source
 from imdb_lm.data.splits import fingerprints, frozen_split, review_hash, subsample
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +34,24 @@ def test_bundled_split_sizes_disjoint_and_balanced(bundled_splits):
 
 
 def test_duplicates_stay_in_one_split(bundled_splits):
-    # the bundled file holds 92 texts twice: each pair must land in the same split
-    seen = {}
+    # the bundled file holds 92 texts twice (same label): both copies must land in the same split
+    where: dict[str, list[str]] = {}
     for name, ds in bundled_splits.items():
         for h in ds["hash"]:
-            assert seen.setdefault(h, name) == name
+            where.setdefault(h, []).append(name)
+    twice = {h: names for h, names in where.items() if len(names) > 1}
+    assert len(twice) == 92 and all(len(names) == 2 for names in twice.values())
+    assert all(len(set(names)) == 1 for names in twice.values())
+    assert {names[0] for names in twice.values()} >= {"train"}  # and the rule did place some
+
+
+def test_the_published_fingerprints_hold(bundled_splits):
+    # README and docs quote these; every published result was compared on them.
+    readme = (ROOT / "README.md").read_text()
+    prints = fingerprints(bundled_splits)
+    assert [prints[s]["count"] for s in ("train", "val", "test")] == [20_005, 2_496, 2_499]
+    for split in ("train", "val", "test"):
+        assert f"`{prints[split]['digest']}`" in readme, split
 
 
 def test_rule_ignores_row_order():

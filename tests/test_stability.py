@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from imdb_lm.stability import StabilityCallback
-from tests.conftest import TINY, load_metrics, run_cli, run_dirs
+from imdb_lm.callbacks.stability import StabilityCallback
+from tests.helpers import TINY, load_metrics, run_cli, run_dirs
 
 
 def test_nan_and_spikes_are_detected():

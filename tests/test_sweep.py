@@ -7,8 +7,8 @@ import time
 import pytest
 import yaml
 
-from imdb_lm.results import read_metrics
-from tests.conftest import run_cli
+from imdb_lm.runs.records import read_metrics
+from tests.helpers import run_cli
 from tests.report_fixtures import JOBS, SWEEP_ARGS, tiny_sweep_dir
 
 TINY_JOB = ["model=gru", "data.train_limit=48", "data.val_limit=32", "data.test_limit=48", "data.max_length=32",
@@ -40,8 +40,8 @@ def test_rerunning_a_sweep_reuses_every_finished_job(tmp_path_factory, cache_dir
 
 
 def test_a_changed_setting_is_not_reused(tmp_path_factory, cache_dir):
-    from imdb_lm.config_key import config_key
-    from imdb_lm.overrides import _compose
+    from imdb_lm.config.compose import compose_train
+    from imdb_lm.runs.key import config_key
 
     sweep = tiny_sweep_dir(tmp_path_factory.getbasetemp(), cache_dir)
     records = {p.parent: read_metrics(p.parent) for p in sweep.rglob("metrics.json")}
@@ -50,14 +50,14 @@ def test_a_changed_setting_is_not_reused(tmp_path_factory, cache_dir):
     assert (run_dir / "config_key.txt").read_text().strip() == record["config_key"]
     # The job's own overrides composed again give its stored key: that is what a rerun compares.
     job_overrides = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text())
-    assert config_key(_compose(job_overrides)) == record["config_key"]
+    assert config_key(compose_train(job_overrides)) == record["config_key"]
     # Where it runs and how it is bookkept do not change the key ...
     moved = ["paths.run_dir=/elsewhere/run", "paths.cache_dir=/elsewhere/cache", "results_dirs=[/x]",
              "skip_completed=false", "hydra.run.dir=/elsewhere/run"]
-    assert config_key(_compose([*job_overrides, *moved])) == record["config_key"]
+    assert config_key(compose_train([*job_overrides, *moved])) == record["config_key"]
     # ... any setting that changes the result does.
     for change in ("seed=7", "data.max_length=33", "optimizer.lr=0.123"):
-        assert config_key(_compose([*job_overrides, change])) != record["config_key"], change
+        assert config_key(compose_train([*job_overrides, change])) != record["config_key"], change
 
 
 @pytest.mark.slow

@@ -7,8 +7,8 @@ import sys
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from imdb_lm import resolvers
-from tests.conftest import TINY, cli_env, load_metrics, run_cli, run_dirs
+from imdb_lm.config import resolvers
+from tests.helpers import TINY, cli_env, load_metrics, run_cli, run_dirs
 
 
 def test_default_rnn_run_writes_results_and_tensorboard(tmp_path, cache_dir):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from tests.conftest import TINY, run_cli, run_dirs
+from tests.helpers import TINY, run_cli, run_dirs
 
 # Real bundled data, real bundled MiniLM; small enough to train in well under a minute each. Both keep
 # debug=smoke's val/test limits, so they share the test split (explain compares them on it).

@@ -9,18 +9,17 @@ transformers the achieved FLOP/s. The same figures are taken in the same process
   - both:        a plain PyTorch loop over this project's batches and model
 This project's inference is measured eager (as `evaluate` and the test at the end of training run
 it) and compiled with frozen weights (`python -m imdb_lm.predict ... compile=true`).
-and the ratios are printed and written, with device, versions and config, to a JSON record.
+The ratios are printed and written, with device, versions and config, to a JSON record.
 
-Examples:
+Examples (key=value like every imdb_lm tool; the --key value spelling works too):
   python -m imdb_lm.bench                                  # the standard comparison (both families)
-  python -m imdb_lm.bench --models bigru --repeats 5
-  python -m imdb_lm.bench --models transformer --max-length 512 --precision 32-true
-  python -m imdb_lm.bench --accuracy --accuracy-train-limit 4000 --accuracy-epochs 1
+  python -m imdb_lm.bench models=bigru repeats=5
+  python -m imdb_lm.bench models=transformer max_length=512 precision=32-true
+  python -m imdb_lm.bench accuracy=true accuracy_train_limit=4000 accuracy_epochs=1
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -38,10 +37,11 @@ from imdb_lm.bench.harness import PeakMemory, median_record, time_inference, tim
 from imdb_lm.bench.ours import CompiledInferenceSide, LightningSide, transformer_flops
 from imdb_lm.bench.tokenization import cache_check, tokenizer_throughput
 from imdb_lm.bench.workload import Workload, build_workload
+from imdb_lm.config.options import Option, parse
 from imdb_lm.errors import UserError
 from imdb_lm.memory import keep_freed_memory
 from imdb_lm.report.statistics import bootstrap_difference, mcnemar
-from imdb_lm.runinfo import env_record
+from imdb_lm.runs.environment import env_record
 
 # Family defaults: the training slice one repeat of every side passes over, and the inference sample.
 DEFAULTS = {"recurrent": {"train_limit": 1280, "infer_limit": 512},
@@ -51,53 +51,53 @@ TARGETS = {"recurrent": {"train_vs_baseline": 10.0}, "transformer": {"train_vs_b
 LIGHTNING_OVERHEAD_LIMIT = 0.05
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m imdb_lm.bench", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", default="bigru,transformer", help="conf/model presets, comma-separated")
-    p.add_argument("--max-length", type=int, help="data.max_length (default: the model recipe's)")
-    p.add_argument("--batch-size", type=int, help="training batch size (default: the recipe's)")
-    p.add_argument("--infer-batch-size", type=int, help="inference batch (default: 2 x batch size)")
-    p.add_argument("--precision", help="trainer.precision of this project's path (default: the recipe's)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--train-limit", type=int, help="reviews in the training slice one repeat of every "
-                   "side passes over (the same reviews for all)")
-    p.add_argument("--warmup", type=int, default=2, help="untimed warm-up steps per side")
-    p.add_argument("--repeats", type=int, default=5, help="interleaved repeats; medians are reported")
-    p.add_argument("--infer-limit", type=int, help="test reviews in the inference sample")
-    p.add_argument("--latency-samples", type=int, default=20, help="single reviews timed for latency")
-    p.add_argument("--baselines", default="all", help="all, or a subset of: baseline,plain_loop")
-    p.add_argument("--compiled-inference", choices=("on", "off"), default="on",
-                   help="also measure this project's inference through torch.compile with frozen "
-                   "weights (predict compile=true); compiling takes ~5-25 s per model")
-    p.add_argument("--accuracy", action="store_true", help="also train this project's path and the "
-                   "baseline from scratch on the same slice and compare test accuracy")
-    p.add_argument("--accuracy-train-limit", type=int, default=4000)
-    p.add_argument("--accuracy-epochs", type=int, default=1)
-    p.add_argument("--accuracy-seeds", type=int, default=1, help="train each side this many times "
-                   "(seeds --seed, --seed+1, ...) and report the mean and the spread across seeds")
-    p.add_argument("--tokenization-reviews", type=int, default=5000,
-                   help="reviews for tokenizer throughput (0 skips tokenization and the cache check)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any train-config override, e.g. --set data.num_workers=2 (repeatable)")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice); 1 avoids "
-                   "stalls at every thread barrier when other processes crowd the cores")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--output", help="JSON record path (default: outputs/bench/<time>.json)")
-    args = p.parse_args(argv)
+OPTIONS = [
+    Option("models", "bigru,transformer", "conf/model presets, comma-separated"),
+    Option("max_length", None, "data.max_length (default: the model recipe's)", int),
+    Option("batch_size", None, "training batch size (default: the recipe's)", int),
+    Option("infer_batch_size", None, "inference batch (default: 2 x batch size)", int),
+    Option("precision", None, "trainer.precision of this project's path (default: the recipe's)", str),
+    Option("device", "auto", "auto | cpu | cuda"),
+    Option("train_limit", None, "reviews in the training slice every side passes over per repeat", int),
+    Option("warmup", 2, "untimed warm-up steps per side"),
+    Option("repeats", 5, "interleaved repeats; medians are reported"),
+    Option("infer_limit", None, "test reviews in the inference sample", int),
+    Option("latency_samples", 20, "single reviews timed for latency"),
+    Option("baselines", "all", "all, or a subset of: baseline,plain_loop"),
+    Option("compiled_inference", "on", "on | off: also time inference through torch.compile with frozen "
+                                       "weights (predict compile=true); ~5-25 s to compile per model"),
+    Option("accuracy", False, "also train this project's path and the baseline from scratch on the same "
+                              "slice and compare test accuracy"),
+    Option("accuracy_train_limit", 4000, "training reviews of the accuracy comparison"),
+    Option("accuracy_epochs", 1, "epochs of the accuracy comparison"),
+    Option("accuracy_seeds", 1, "train each side this many times (seeds seed, seed+1, ...)"),
+    Option("tokenization_reviews", 5000, "reviews for tokenizer throughput (0 skips it and the cache check)"),
+    Option("set", [], "any train-config override, e.g. --set data.num_workers=2 (repeatable)", list, repeat=True),
+    Option("threads", None, "torch CPU threads (default: torch's choice)", int),
+    Option("seed", 0, "seed of the slices, initialisations and shuffles"),
+    Option("output", None, "JSON record path (default: outputs/bench/<time>.json)", str),
+]
+
+
+def parse_args(argv: list[str] | None = None):
+    args = parse(sys.argv[1:] if argv is None else argv, OPTIONS, __doc__.split("\n\n")[0])
+    if args.device not in ("auto", "cpu", "cuda"):
+        raise UserError(f"device={args.device}: choose auto, cpu or cuda")
+    if args.compiled_inference not in ("on", "off"):
+        raise UserError(f"compiled_inference={args.compiled_inference}: choose on or off")
     for name in ("max_length", "batch_size", "infer_batch_size", "train_limit", "infer_limit", "threads"):
-        value = getattr(args, name)
+        value = args[name]
         if value is not None and value <= 0:
-            raise UserError(f"--{name.replace('_', '-')}={value} must be a positive integer")
+            raise UserError(f"{name}={value} must be a positive integer")
     for name in ("repeats", "latency_samples", "accuracy_train_limit", "accuracy_epochs", "accuracy_seeds"):
-        if getattr(args, name) <= 0:
-            raise UserError(f"--{name.replace('_', '-')}={getattr(args, name)} must be a positive integer")
+        if args[name] <= 0:
+            raise UserError(f"{name}={args[name]} must be a positive integer")
     if args.warmup < 0 or args.tokenization_reviews < 0:
-        raise UserError("--warmup and --tokenization-reviews must be >= 0")
+        raise UserError("warmup and tokenization_reviews must be >= 0")
     return args
 
 
-def overrides(args: argparse.Namespace) -> list[str]:
+def overrides(args) -> list[str]:
     out = list(args.set)
     if args.max_length:
         out.append(f"data.max_length={args.max_length}")
@@ -358,7 +358,7 @@ def main(argv: list[str] | None = None) -> Path:
               "command": "python -m imdb_lm.bench " + " ".join(sys.argv[1:] if argv is None else argv),
               "seconds": (datetime.now(timezone.utc) - started).total_seconds(),
               "load_average_1min": {"start": load_start[0], "end": os.getloadavg()[0]},
-              "cpu_count": os.cpu_count(), "options": vars(args), "models": results}
+              "cpu_count": os.cpu_count(), "options": OmegaConf.to_container(args), "models": results}
     record["env"] = env
     if args.tokenization_reviews:
         log("tokenization throughput and cache")

@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 
 from imdb_lm.bench.harness import StepFlops, StepWindow, autocast, correct_over, count_flops, sync
 from imdb_lm.bench.workload import Workload, to_device
-from imdb_lm.callbacks import MetricsTimingCallback
+from imdb_lm.callbacks.metrics import MetricsTimingCallback
 from imdb_lm.data.batching import BucketBatchSampler, PadCollate, TokenizedReviews
 from imdb_lm.models.frozen import FrozenForward
 

@@ -14,25 +14,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from imdb_lm.config.compose import compose_train
 from imdb_lm.data.batching import BucketBatchSampler, PadCollate, TokenizedReviews
 from imdb_lm.data.datamodule import IMDBDataModule
+from imdb_lm.devices import pick_device
 from imdb_lm.errors import UserError
-from imdb_lm.train import build_model
-
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+from imdb_lm.models.build import build_model
 
 
 def compose_config(model: str, overrides: list[str]) -> DictConfig:
     cache = os.environ.get("IMDB_LM_CACHE", str(Path.cwd() / ".cache" / "imdb_lm"))
     try:
-        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-            cfg = compose("train", overrides=[f"model={model}", f"paths.cache_dir={cache}",
-                                              "paths.run_dir=.", *overrides])
+        cfg = compose_train([f"model={model}", f"paths.cache_dir={cache}", "paths.run_dir=.", *overrides])
     except HydraException as err:
         first = str(err).strip().splitlines()[0]
         raise UserError(f"--model {model} / --set {' '.join(overrides) or '(none)'}: {first}") from None
@@ -40,12 +37,11 @@ def compose_config(model: str, overrides: list[str]) -> DictConfig:
     return cfg
 
 
-def pick_device(cfg: DictConfig, requested: str) -> torch.device:
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda was asked for but no CUDA device is visible; use --device cpu")
-    if requested == "cpu" or cfg.trainer.accelerator == "cpu":
-        return torch.device("cpu")
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def workload_device(cfg: DictConfig, requested: str) -> torch.device:
+    """The requested device; `auto` follows a config that pins the CPU (trainer=cpu)."""
+    if requested == "auto" and cfg.trainer.accelerator == "cpu":
+        requested = "cpu"
+    return pick_device(requested, option="--device")
 
 
 @dataclass
@@ -120,5 +116,5 @@ def build_workload(model: str, overrides: list[str], device: str, train_limit: i
     infer_indices = rng.sample(range(n_test), min(infer_limit, n_test))
     step = max(1, n_test // max(1, latency_samples))
     latency_indices = list(range(0, n_test, step))[:latency_samples]
-    return Workload(cfg, pick_device(cfg, device), datamodule, train_indices, infer_indices,
+    return Workload(cfg, workload_device(cfg, device), datamodule, train_indices, infer_indices,
                     latency_indices, infer_batch_size or int(datamodule.eval_batch_size), seed)

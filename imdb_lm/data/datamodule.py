@@ -24,15 +24,15 @@ from torch.utils.data import DataLoader
 
 from imdb_lm.data import splits as splits_mod
 from imdb_lm.data.batching import BucketBatchSampler, PadCollate, ResumableDataLoader, TokenizedReviews
-from imdb_lm.data.sources import SOURCES, load_source, source_identity
-from imdb_lm.data.tokenize import TRUNCATIONS, PretrainedTokenizer, WordTokenizer
+from imdb_lm.data.options import check_data_options
+from imdb_lm.data.sources import load_source, source_identity
+from imdb_lm.data.tokenize import PretrainedTokenizer, WordTokenizer
 from imdb_lm.errors import UserError
 from imdb_lm.models.pretrained import resolve_checkpoint
 
 CACHE_VERSION = 2
 BUILD_DELAY_ENV = "IMDB_LM_CACHE_BUILD_DELAY_S"
 SPLITS = ("train", "val", "test")
-TOKENIZERS = ("word", "pretrained")
 
 
 class IMDBDataModule(L.LightningDataModule):
@@ -63,24 +63,9 @@ class IMDBDataModule(L.LightningDataModule):
 
     # ---- configuration ---------------------------------------------------------------------
     def _validate(self) -> None:
-        if self.source not in SOURCES + ("rotten_tomatoes",):
-            raise UserError(f"data.source={self.source!r} is unknown; choose one of {', '.join(SOURCES)}")
-        if self.tokenizer_kind not in TOKENIZERS:
-            raise UserError(f"data.tokenizer={self.tokenizer_kind!r} is unknown; choose word or pretrained")
-        if self.tokenizer_kind == "pretrained" and not self.pretrained:
-            raise UserError("data.pretrained is empty; the pretrained tokenizer needs a checkpoint name")
-        if self.truncation not in TRUNCATIONS:
-            raise UserError(f"data.truncation={self.truncation!r} is unknown; choose one of {', '.join(TRUNCATIONS)}")
-        if not isinstance(self.max_length, int) or self.max_length < 8:
-            raise UserError(f"data.max_length={self.max_length} is too small; use at least 8 tokens")
-        for name, value in (("data.batch_size", self.batch_size), ("data.eval_batch_size", self.eval_batch_size)):
-            if not isinstance(value, int) or value <= 0:
-                raise UserError(f"{name}={value} must be a positive integer")
-        if self.tokenizer_kind == "word" and (self.vocab_size_limit < 3 or self.min_freq < 1):
-            raise UserError("data.vocab_size must be >= 3 and data.min_freq >= 1")
-        for name, limit in self.limits.items():
-            if limit is not None and (not isinstance(limit, int) or limit <= 0):
-                raise UserError(f"data.{name}_limit={limit} must be a positive integer or null")
+        check_data_options(self.source, self.tokenizer_kind, self.pretrained, self.truncation, self.max_length,
+                           self.batch_size, self.eval_batch_size, self.vocab_size_limit, self.min_freq,
+                           **{f"{k}_limit": v for k, v in self.limits.items()})
 
     def cache_spec(self) -> dict:
         """Everything that changes the tokenized data: its hash is the cache key."""

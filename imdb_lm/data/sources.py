@@ -14,9 +14,9 @@ from pathlib import Path
 
 import datasets
 
+from imdb_lm.data.options import SOURCES
 from imdb_lm.errors import UserError
 
-SOURCES = ("bundled", "hf", "aclimdb", "csv")
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _LABELS = {"0": 0, "1": 1, "neg": 0, "pos": 1, "negative": 0, "positive": 1}
 FEATURES = datasets.Features({"text": datasets.Value("string"), "label": datasets.Value("int64")})

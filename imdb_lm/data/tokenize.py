@@ -11,9 +11,9 @@ from pathlib import Path
 
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
+from imdb_lm.data.options import TRUNCATIONS
 from imdb_lm.errors import UserError
 
-TRUNCATIONS = ("head", "tail", "head_tail")
 PAD, UNK = "[PAD]", "[UNK]"
 
 

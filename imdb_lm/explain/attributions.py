@@ -25,10 +25,6 @@ class TokenAttribution:
     delta: float  # captum's convergence delta: sum(scores) - (F(review) - F(baseline))
 
 
-def _embedding_layer(model: SequenceClassifier) -> torch.nn.Module:
-    return model.embedding if model.family == "recurrent" else model.embeddings()
-
-
 def _log_odds(model: SequenceClassifier):
     def forward(embedded, attention_mask, lengths):
         logits = model.forward_embedded(embedded, attention_mask, lengths).float()
@@ -51,7 +47,7 @@ def _integrated_gradients(model, ids, pad_id, special, n_steps) -> TokenAttribut
     base_ids = torch.tensor([[i if pos in special else pad_id for pos, i in enumerate(ids)]], device=device)
     mask = torch.ones_like(input_ids)
     lengths = torch.tensor([len(ids)], device=device)
-    layer = _embedding_layer(model)
+    layer = model.embeddings()
     with torch.no_grad():
         embedded, baseline = layer(input_ids), layer(base_ids)
     forward = _log_odds(model)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from imdb_lm.checkpoint import LoadedRun
 from imdb_lm.data.batching import TokenizedReviews
 from imdb_lm.data.tokenize import UNK, WordTokenizer
+from imdb_lm.evaluation.inference import Reviews, predict_probs
 from imdb_lm.explain import faithfulness as faith
 from imdb_lm.explain.attributions import attention_maps, attention_rollout, integrated_gradients
-from imdb_lm.inference import Reviews, predict_probs
+from imdb_lm.runs.checkpoint import LoadedRun
 
 
 @dataclass

@@ -12,8 +12,8 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from imdb_lm.checkpoint import special_positions
 from imdb_lm.explain.attributions import integrated_gradients
+from imdb_lm.runs.checkpoint import special_positions
 
 
 def markdown(tokens: list[str], scores: list[float], label: int, prob: float, top: int = 12) -> str:

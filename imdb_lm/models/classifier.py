@@ -1,6 +1,6 @@
 """Shared LightningModule base: loss, steps, optimizer and scheduler wiring.
 
-Metrics and timing live in MetricsTimingCallback (callbacks.py), fed by what the steps return, so
+Metrics and timing live in MetricsTimingCallback (imdb_lm/callbacks/metrics.py), fed by what the steps return, so
 both model families are measured by the same code.
 """
 
@@ -13,9 +13,7 @@ import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 
-from imdb_lm.errors import UserError
-
-SCHEDULERS = ("none", "linear_warmup", "cosine")
+from imdb_lm.models.options import check_training_options
 
 
 def lr_scheduler(optimizer: torch.optim.Optimizer, cfg: dict, total_steps: int):
@@ -46,14 +44,13 @@ class SequenceClassifier(L.LightningModule):
         super().__init__()
         self.optimizer_cfg = dict(optimizer or {"_target_": "torch.optim.AdamW", "lr": 1e-3})
         self.scheduler_cfg = dict(scheduler or {"name": "none"})
-        lr = self.optimizer_cfg.get("lr")
-        if not isinstance(lr, int | float) or lr <= 0:
-            raise UserError(f"optimizer.lr={lr} must be a positive number")
-        if self.scheduler_cfg.get("name", "none") not in SCHEDULERS:
-            raise UserError(f"scheduler.name={self.scheduler_cfg.get('name')!r} is unknown; "
-                            f"choose one of {', '.join(SCHEDULERS)}")
+        check_training_options(self.optimizer_cfg, self.scheduler_cfg)
 
-    # subclasses map a padded batch to logits [batch, 2]
+    # subclasses map a padded batch to logits [batch, 2] and expose their input embedding layer
+    # (what Integrated Gradients attributes to)
+    def embeddings(self) -> torch.nn.Module:
+        raise NotImplementedError
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 

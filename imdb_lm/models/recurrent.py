@@ -103,6 +103,9 @@ class RecurrentClassifier(SequenceClassifier):
         hidden = states.shape[-1] // 2
         return torch.cat([states[rows, last, :hidden], states[:, 0, hidden:]], dim=-1)
 
+    def embeddings(self) -> nn.Module:
+        return self.embedding
+
     def forward_embedded(self, embedded: torch.Tensor, attention_mask: torch.Tensor,
                          lengths: torch.Tensor) -> torch.Tensor:
         """Logits from embeddings: the entry point for embedding-level attribution methods."""

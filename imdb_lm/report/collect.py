@@ -1,6 +1,6 @@
 """Collect runs: every `metrics.json` under the given folders -> one pandas row per run.
 
-Records are read only through `imdb_lm.results`. A job reused by `skip_completed` appears in several
+Records are read only through `imdb_lm.runs.records`. A job reused by `skip_completed` appears in several
 sweep folders with the same job key: it is counted once. Runs are compared only when every split
 fingerprint matches; otherwise the report stops and names the differing runs.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from imdb_lm.errors import UserError
-from imdb_lm.results import METRICS_FILE, PREDICTIONS_FILE, read_metrics, read_predictions
+from imdb_lm.runs.records import METRICS_FILE, PREDICTIONS_FILE, read_metrics, read_predictions
 
 SPLITS = ("train", "val", "test")
 # Everything that defines a setting except the seed: runs that differ only in seed are repeats.

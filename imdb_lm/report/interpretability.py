@@ -20,7 +20,8 @@ import pandas as pd
 
 from imdb_lm.errors import UserError
 from imdb_lm.report.statistics import PairedDifference, bootstrap_difference
-from imdb_lm.results import EXPLAIN_FILE, read_artifact, read_metrics
+from imdb_lm.runs.folders import CHECKPOINTS_DIR, EXPLAIN_PAGE
+from imdb_lm.runs.records import EXPLAIN_FILE, read_artifact, read_metrics
 
 METHOD_NAMES = {"integrated_gradients": "integrated gradients", "attention_rollout": "attention rollout"}
 
@@ -28,12 +29,12 @@ METHOD_NAMES = {"integrated_gradients": "integrated gradients", "attention_rollo
 def _trained_folder(run_dir: str) -> Path:
     """The folder holding the run's checkpoint: a job reused by skip_completed points to its source."""
     folder = Path(run_dir)
-    if not (folder / "checkpoints").is_dir():
+    if not (folder / CHECKPOINTS_DIR).is_dir():
         try:
             source = read_metrics(folder).get("reused_from")
         except (OSError, ValueError):
             return folder
-        if source and (Path(source) / "checkpoints").is_dir():
+        if source and (Path(source) / CHECKPOINTS_DIR).is_dir():
             return Path(source)
     return folder
 
@@ -53,23 +54,19 @@ def _explained(folder: Path, n: int) -> bool:
 def ensure_explained(analysis, n: int, out: Path, device: str = "auto") -> Path | None:
     """Explain the selected runs on the first `n` test reviews unless already done; the combined page
     goes to `out`. Returns the page (None when nothing could be explained, with a warning)."""
-    from omegaconf import OmegaConf
-
-    from imdb_lm.explain.__main__ import DEFAULTS, explain
+    from imdb_lm.explain.run import explain_runs
 
     runs = list(selected_runs(analysis).values())
     if not runs:
         return None
     if all(_explained(r, n) for r in runs) and (out.is_file() or len(runs) == 1):
-        return out if out.is_file() else runs[0] / "explain.html"
-    cfg = OmegaConf.create({**DEFAULTS, "ckpt": [str(r) for r in runs], "n": n, "out": str(out),
-                            "device": device})
+        return out if out.is_file() else runs[0] / EXPLAIN_PAGE
     try:
-        explain(cfg)
+        explain_runs([str(r) for r in runs], n=n, out=str(out), device=device)
     except UserError as err:  # e.g. a sweep saved no checkpoints: the rest of the report still stands
         print(f"warning: --explain skipped: {err}", file=sys.stderr)
         return None
-    return out if len(runs) > 1 else runs[0] / "explain.html"
+    return out if len(runs) > 1 else runs[0] / EXPLAIN_PAGE
 
 
 def _records(analysis) -> dict[str, tuple[pd.Series, dict]]:

@@ -46,7 +46,7 @@ def git_revision() -> str | None:
 
 
 def env_record(device: torch.device) -> dict:
-    from imdb_lm.resolvers import bf16_native
+    from imdb_lm.config.resolvers import bf16_native
 
     # The vector ISA and native bf16 decide which precision and kernels a CPU run gets, and figures
     # from CPUs that differ in them are not comparable.

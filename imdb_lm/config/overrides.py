@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from imdb_lm.config.compose import CONF_DIR, compose_train
 from imdb_lm.errors import UserError
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 # Hydra's own flags: leave such command lines to Hydra.
 HYDRA_FLAGS = ("--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c", "--resolve", "--package", "-p",
                "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--shell-completion",
@@ -50,34 +50,21 @@ def check_group_choices(overrides) -> None:
                                 f"{', '.join(group_options(group))}")
 
 
-def _compose(overrides: list[str]):
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="train"):
-        return compose("train", overrides=overrides, return_hydra_config=True)
-
-
 def resume_arguments(cfg) -> list[str] | None:
     """What resume=auto means for this config, as overrides: [] starts a new run, None means the
     config's latest run already finished (nothing to do)."""
     from omegaconf import OmegaConf
 
-    from imdb_lm.config_key import config_key
-    from imdb_lm.resume import latest_run, runs_root
+    from imdb_lm.runs.resume import announce, plan_resume, runs_root
 
     hydra_cfg = OmegaConf.to_container(cfg.hydra, resolve=False)
-    roots = [runs_root(hydra_cfg["run"]["dir"]), runs_root(hydra_cfg["sweep"]["dir"])]
-    previous = latest_run(roots, config_key(cfg))
-    if previous is not None and previous.finished:
-        print(f"resume=auto: the latest run of this config, {previous.run_dir.resolve()}, already "
-              f"finished ({previous.status}); nothing to resume")
+    plan = plan_resume(cfg, [runs_root(hydra_cfg["run"]["dir"]), runs_root(hydra_cfg["sweep"]["dir"])])
+    announce(plan)
+    if plan.finished is not None:
         return None
-    if previous is None or not previous.resumable:
-        print("resume=auto: no interrupted run of this config; starting a new one")
+    if plan.run_dir is None:
         return []
-    run_dir, checkpoint = previous.run_dir.resolve(), previous.checkpoint.resolve()
-    print(f"resume=auto: continuing {run_dir} from {checkpoint}")
-    return [f"ckpt_path={checkpoint}", f"hydra.run.dir={run_dir}"]
+    return [f"ckpt_path={Path(plan.ckpt_path).resolve()}", f"hydra.run.dir={plan.run_dir.resolve()}"]
 
 
 def check_train_argv(argv: list[str]) -> list[str] | None:
@@ -89,7 +76,7 @@ def check_train_argv(argv: list[str]) -> list[str] | None:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from imdb_lm.validate import validate_config
+    from imdb_lm.config.validate import validate_config
 
     args = [a for a in argv if a not in MULTIRUN_FLAGS]
     try:
@@ -100,7 +87,7 @@ def check_train_argv(argv: list[str]) -> list[str] | None:
     if len(args) != len(argv) or any(o.is_sweep_override() for o in parsed):
         return argv  # a sweep: each job is checked by train.run
     try:
-        cfg = _compose([a for a in args if not a.lstrip("+~").startswith("hydra")])
+        cfg = compose_train([a for a in args if not a.lstrip("+~").startswith("hydra")], with_hydra=True)
     except (HydraException, OmegaConfBaseException) as err:
         raise UserError(one_line(err)) from None
     validate_config(cfg)

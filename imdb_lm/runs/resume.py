@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import pickle
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +21,11 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from imdb_lm.atomic import write_text as write_text_atomic
-from imdb_lm.config_key import config_key
 from imdb_lm.errors import UserError
-from imdb_lm.rundirs import is_locked
-
-KEY_FILE = "config_key.txt"
-LAST_CHECKPOINT = "checkpoints/last.ckpt"
+from imdb_lm.runs.checkpoint import read_checkpoint
+from imdb_lm.runs.folders import KEY_FILE, LAST_CHECKPOINT, METRICS_FILE, is_locked
+from imdb_lm.runs.key import config_key
+from imdb_lm.runs.records import read_metrics
 
 
 # ---- which run ------------------------------------------------------------------------------
@@ -43,11 +41,15 @@ def runs_root(dir_template: str) -> Path:
     return Path(static) if static.endswith("/") else Path(static).parent
 
 
-def status_of(run_dir: Path) -> str | None:
+def _record(run_dir: Path) -> dict | None:
     try:
-        return json.loads((run_dir / "metrics.json").read_text()).get("status")
+        return read_metrics(run_dir / METRICS_FILE)
     except (OSError, ValueError):
-        return None
+        return None  # none yet (killed hard, or still running), or unreadable
+
+
+def status_of(run_dir: Path) -> str | None:
+    return (_record(run_dir) or {}).get("status")
 
 
 @dataclass(frozen=True)
@@ -69,10 +71,7 @@ class PreviousRun:
 
     @property
     def best_val_acc(self) -> float | None:
-        try:
-            return json.loads((self.run_dir / "metrics.json").read_text())["metrics"]["best_val_acc"]
-        except (OSError, ValueError, KeyError):
-            return None
+        return ((_record(self.run_dir) or {}).get("metrics") or {}).get("best_val_acc")
 
 
 def latest_run(roots: list[Path], key: str, exclude: Path | None = None) -> PreviousRun | None:
@@ -95,24 +94,6 @@ def latest_run(roots: list[Path], key: str, exclude: Path | None = None) -> Prev
 
 
 # ---- which checkpoint fits -------------------------------------------------------------------
-def load_checkpoint_safely(path: str | Path) -> dict:
-    """Read a checkpoint without executing anything stored in it."""
-    path = Path(path)
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
-        raise UserError(f"{path}: refused to load, it holds objects that would run code when loaded "
-                        f"({first}); only load checkpoints written by imdb_lm") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise UserError(f"{path}: not a readable checkpoint ({type(err).__name__}: "
-                        f"{str(err).splitlines()[0][:160] if str(err) else 'truncated'}); "
-                        "give a complete .ckpt file written by imdb_lm") from None
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise UserError(f"{path}: not a Lightning checkpoint (no state_dict); give a .ckpt written by imdb_lm")
-    return ckpt
-
-
 def vocabulary_digest(tokenizer) -> str:
     backend = getattr(tokenizer, "hf", None) or tokenizer.tokenizer
     vocab = sorted(backend.get_vocab().items())
@@ -127,7 +108,7 @@ def run_meta(cfg: DictConfig, model: L.LightningModule, datamodule) -> dict:
 
 def check_checkpoint(path: str | Path, meta: dict, model: L.LightningModule, option: str) -> None:
     """Refuse (one line) a checkpoint from another model family, architecture, vocabulary or split."""
-    ckpt = load_checkpoint_safely(path)
+    ckpt = read_checkpoint(Path(path), option)
     saved = ckpt.get("callbacks", {}).get(ResumeState.__qualname__, {}).get("meta")
     if saved is None:
         raise UserError(f"{option}={path}: this checkpoint was not written by `imdb_lm.train` (no run "
@@ -202,6 +183,17 @@ def hydra_roots() -> list[Path]:
 
     hydra_cfg = OmegaConf.to_container(HydraConfig.get(), resolve=False)
     return [runs_root(hydra_cfg["run"]["dir"]), runs_root(hydra_cfg["sweep"]["dir"])]
+
+
+def announce(plan: ResumePlan) -> None:
+    """Say what resume=auto decided (once: the CLI decides for single runs, train.run for sweep jobs)."""
+    if plan.finished is not None:
+        print(f"resume=auto: the latest run of this config, {plan.finished.run_dir.resolve()}, already "
+              f"finished ({plan.finished.status}); nothing to resume")
+    elif plan.run_dir is not None:
+        print(f"resume=auto: continuing {plan.run_dir.resolve()} from {Path(plan.ckpt_path).resolve()}")
+    else:
+        print("resume=auto: no interrupted run of this config; starting a new one")
 
 
 def plan_resume(cfg: DictConfig, roots: list[Path] | None = None) -> ResumePlan:

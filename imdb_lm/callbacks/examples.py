@@ -1,4 +1,4 @@
-"""TestExamplesCallback: at test end, TensorBoard gets a confusion matrix figure and misclassified reviews.
+"""MisclassifiedExamplesCallback: at test end, TensorBoard gets a confusion matrix figure and misclassified reviews.
 
 Numbers show how often a model errs; the reviews show *how*: the most confidently wrong test
 reviews (cleaned text, as the datamodule keeps it) with their label and predicted probability.
@@ -35,7 +35,7 @@ def confusion_figure(matrix: torch.Tensor):
     return fig
 
 
-class TestExamplesCallback(L.Callback):
+class MisclassifiedExamplesCallback(L.Callback):
     def __init__(self, misclassified: int = 5, max_chars: int = 600):
         super().__init__()
         self.misclassified, self.max_chars = misclassified, max_chars

@@ -3,7 +3,8 @@
 Hydra names run folders from the start time; two jobs started in the same microsecond (a job
 array, two shells) would share one. `${run_suffix:}` adds the process id and a random tag, so
 names differ across processes and machines. The resolver caches its value, and Hydra copies that
-cache into every job of a sweep, so one command keeps one sweep folder.
+cache into every job of a sweep, so one command keeps one sweep folder (registered with the other
+resolvers in imdb_lm/config/resolvers.py).
 """
 
 from __future__ import annotations
@@ -14,21 +15,30 @@ import shutil
 from pathlib import Path
 
 from filelock import FileLock, Timeout
-from omegaconf import OmegaConf
 
 from imdb_lm.errors import UserError
 
+# Every file a run folder holds, named once here.
+METRICS_FILE = "metrics.json"          # the run's record: the contract between training and reporting
+PREDICTIONS_FILE = "predictions.csv"   # test predictions keyed by review hash
+CONFIG_FILE = "config.yaml"            # the resolved training config
+KEY_FILE = "config_key.txt"            # the run key (imdb_lm/runs/key.py), written before training
+TOKENIZER_FILE = "tokenizer.json"      # the word vocabulary of a recurrent run
+CHECKPOINTS_DIR = "checkpoints"
+BEST_CHECKPOINT = f"{CHECKPOINTS_DIR}/best.ckpt"   # selected on validation, tested once
+LAST_CHECKPOINT = f"{CHECKPOINTS_DIR}/last.ckpt"   # where resume continues from
+RESUMED_IN_FILE = "resumed_in.txt"     # in a new folder whose run continued in an older one
+ANALYSIS_FILE = "analysis.json"        # error analysis of the test predictions (+ reliability.png)
+EXPLAIN_FILE = "explain.json"          # faithfulness of the run's explanations (+ explain.html)
+EXPLAIN_PAGE = "explain.html"
+EVALUATIONS_DIR = "evaluations"        # `imdb_lm.evaluate` results, one JSON per split or source
 LOCK_FILE = ".run.lock"
 # Written by the run itself before training starts; a folder without them holds no result.
-STARTED_MARKERS = ("checkpoints", "metrics.json")
+STARTED_MARKERS = (CHECKPOINTS_DIR, METRICS_FILE)
 
 
 def run_suffix() -> str:
     return f"{os.getpid()}-{secrets.token_hex(2)}"
-
-
-if not OmegaConf.has_resolver("run_suffix"):
-    OmegaConf.register_new_resolver("run_suffix", run_suffix, use_cache=True)
 
 
 def run_lock(run_dir: Path) -> FileLock:

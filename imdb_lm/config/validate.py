@@ -1,18 +1,20 @@
 """Check a composed training config before anything is written: one clear error per problem.
 
-The data and model constructors check their own arguments; this adds what must be known before
-any folder or cache is touched (values, files, offline checkpoints), and runs the data module's
-own checks early. Used by the CLI before Hydra starts, and by `train.run` for every job of a sweep.
+The data and model constructors own the checks of their arguments; this runs them early (without
+building anything) and adds what must be known before any folder or cache is touched: seed,
+epochs, files, offline checkpoints. Used by the CLI before Hydra starts, and by `train.run` for every job of a sweep.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
+from imdb_lm.data.options import check_data_options
 from imdb_lm.errors import UserError
+from imdb_lm.models.options import check_training_options
 
 RESUME_CHOICES = (None, "auto")
 
@@ -31,13 +33,16 @@ def _select(cfg: DictConfig, key: str):
 
 def _checkpoint_length_limit(pretrained: str) -> int | None:
     """The longest input the checkpoint's position embeddings allow (None if it does not say)."""
-    from transformers import AutoConfig
-
     from imdb_lm.models.pretrained import resolve_checkpoint
 
     ckpt = resolve_checkpoint(pretrained)  # one-line error when unreachable offline
-    config = AutoConfig.from_pretrained(ckpt.source, **ckpt.kwargs())
-    limit = getattr(config, "max_position_embeddings", None)
+    local = Path(ckpt.source) / "config.json"
+    if local.is_file():  # read directly: importing transformers would take seconds
+        limit = json.loads(local.read_text(encoding="utf-8")).get("max_position_embeddings")
+    else:
+        from transformers import AutoConfig
+
+        limit = getattr(AutoConfig.from_pretrained(ckpt.source, **ckpt.kwargs()), "max_position_embeddings", None)
     return int(limit) if isinstance(limit, int) and limit > 0 else None
 
 
@@ -45,16 +50,12 @@ def validate_config(cfg: DictConfig) -> None:
     seed = _select(cfg, "seed")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise UserError(f"seed={seed} must be a non-negative integer")
-    _positive("optimizer.lr", _select(cfg, "optimizer.lr"), (int, float))
+    # The model's and the data module's own checks, run here before anything is built or written.
+    check_training_options({"lr": _select(cfg, "optimizer.lr")}, {"name": _select(cfg, "scheduler.name")})
     if not isinstance(_select(cfg, "compile") or False, bool):
         raise UserError(f"compile={_select(cfg, 'compile')} must be true or false")
-    _positive("data.batch_size", _select(cfg, "data.batch_size"))
-    eval_batch = _select(cfg, "data.eval_batch_size")
-    if eval_batch is not None:
-        _positive("data.eval_batch_size", eval_batch)
     _positive("trainer.max_epochs", _select(cfg, "trainer.max_epochs"))
     max_length = _select(cfg, "data.max_length")
-    _positive("data.max_length", max_length)
 
     source, path = _select(cfg, "data.source"), _select(cfg, "data.path")
     if source in ("csv", "aclimdb"):
@@ -65,10 +66,8 @@ def validate_config(cfg: DictConfig) -> None:
             raise UserError(f"data.path={path}: no such {'file' if source == 'csv' else 'folder'}; "
                             f"give the path of {what}")
 
-    # The data module's own argument checks, without touching the cache.
-    data_class = get_class(_select(cfg, "data._target_"))
-    kwargs = {k: _select(cfg, f"data.{k}") for k in cfg.data if k not in ("_target_", "cache_dir")}
-    data_class(**kwargs, cache_dir="unused")
+    # The data module's own argument checks (sizes, lengths, limits), without importing the data stack.
+    check_data_options(**{k: _select(cfg, f"data.{k}") for k in cfg.data if k not in ("_target_", "cache_dir")})
 
     family = _select(cfg, "model.family")
     if family == "transformer":

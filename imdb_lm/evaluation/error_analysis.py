@@ -14,7 +14,7 @@ import torch
 from torchmetrics.functional.classification import multiclass_calibration_error
 
 from imdb_lm.atomic import replacing
-from imdb_lm.results import write_artifact
+from imdb_lm.runs.records import write_artifact
 
 LENGTH_EDGES = (0, 100, 200, 400, 800)  # words; the last bucket is open-ended
 N_BINS = 10

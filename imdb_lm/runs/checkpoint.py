@@ -19,21 +19,24 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from imdb_lm.config.resolvers import bf16_native
 from imdb_lm.data.tokenize import PretrainedTokenizer, WordTokenizer
+from imdb_lm.devices import pick_device
 from imdb_lm.errors import UserError
+from imdb_lm.models.build import model_class
 from imdb_lm.models.classifier import SequenceClassifier
 from imdb_lm.models.pretrained import resolve_checkpoint
-from imdb_lm.resolvers import bf16_native
-from imdb_lm.results import METRICS_FILE, read_metrics
+from imdb_lm.runs.folders import (
+    BEST_CHECKPOINT,
+    CHECKPOINTS_DIR,
+    CONFIG_FILE,
+    LAST_CHECKPOINT,
+    METRICS_FILE,
+    TOKENIZER_FILE,
+)
+from imdb_lm.runs.records import read_metrics
 
-CHECKPOINT_NAMES = ("best.ckpt", "last.ckpt")
-
-
-def _model_classes() -> dict[str, type[SequenceClassifier]]:
-    from imdb_lm.models.recurrent import RecurrentClassifier
-    from imdb_lm.models.transformer import TransformerClassifier
-
-    return {"recurrent": RecurrentClassifier, "transformer": TransformerClassifier}
+CHECKPOINT_NAMES = (Path(BEST_CHECKPOINT).name, Path(LAST_CHECKPOINT).name)
 
 
 @dataclass
@@ -82,19 +85,20 @@ def find_checkpoint(path: str | Path) -> tuple[Path, Path]:
         raise UserError(f"ckpt={path}: no such file or folder; give a run folder (outputs/runs/<run>) "
                         "or its checkpoints/best.ckpt")
     if path.is_dir():
-        for folder in (path / "checkpoints", path):
+        for folder in (path / CHECKPOINTS_DIR, path):
             for name in CHECKPOINT_NAMES:
                 if (folder / name).is_file():
                     ckpt = folder / name
-                    return (folder.parent if folder.name == "checkpoints" else folder), ckpt
+                    return (folder.parent if folder.name == CHECKPOINTS_DIR else folder), ckpt
         raise UserError(f"ckpt={path}: no checkpoints/best.ckpt or last.ckpt inside; is it a run folder "
                         "written by imdb_lm.train?")
-    run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    run_dir = path.parent.parent if path.parent.name == CHECKPOINTS_DIR else path.parent
     return run_dir, path
 
 
-def read_checkpoint(ckpt: Path) -> dict:
-    """The checkpoint's tensors and plain-data fields only; pickled code is refused, not run."""
+def read_checkpoint(ckpt: Path, option: str = "ckpt") -> dict:
+    """The one safe checkpoint loader: tensors and plain data only; pickled code is refused, not
+    run. `option` names the command-line option the path came from, for the error."""
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols before refusing; the error says it all
             warnings.simplefilter("ignore")
@@ -102,19 +106,19 @@ def read_checkpoint(ckpt: Path) -> dict:
     except pickle.UnpicklingError as err:
         found = re.search(r"Unsupported global: GLOBAL \S+|Unsupported operand \S+", str(err))
         reason = found.group(0)[:120] if found else "unsafe pickle content"
-        raise UserError(f"ckpt={ckpt}: refused: loading it would execute code or build objects other "
+        raise UserError(f"{option}={ckpt}: refused: loading it would execute code or build objects other "
                         f"than tensors and plain data ({reason}); only use checkpoints written by "
                         "imdb_lm.train") from None
     except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise UserError(f"ckpt={ckpt}: not a readable PyTorch checkpoint ({type(err).__name__}: "
+        raise UserError(f"{option}={ckpt}: not a readable PyTorch checkpoint ({type(err).__name__}: "
                         f"{str(err).splitlines()[0][:120] if str(err) else 'empty'}); is the file complete?") from None
     if not isinstance(data, dict) or "state_dict" not in data or "hyper_parameters" not in data:
-        raise UserError(f"ckpt={ckpt}: lacks state_dict/hyper_parameters; it was not saved by imdb_lm.train")
+        raise UserError(f"{option}={ckpt}: lacks state_dict/hyper_parameters; it was not saved by imdb_lm.train")
     return data
 
 
 def load_run_config(run_dir: Path) -> DictConfig:
-    config = run_dir / "config.yaml"
+    config = run_dir / CONFIG_FILE
     if not config.is_file():
         raise UserError(f"{config}: missing; the checkpoint must sit in its run folder "
                         "(<run>/checkpoints/best.ckpt next to <run>/config.yaml)")
@@ -124,24 +128,13 @@ def load_run_config(run_dir: Path) -> DictConfig:
 def build_tokenizer(run_dir: Path, cfg: DictConfig) -> WordTokenizer | PretrainedTokenizer:
     data = cfg.data
     if data.tokenizer == "word":
-        vocab = run_dir / "tokenizer.json"
+        vocab = run_dir / TOKENIZER_FILE
         if not vocab.is_file():
             raise UserError(f"{vocab}: missing; a recurrent run keeps its vocabulary there (re-train, or "
                             "copy tokenizer.json from the run's cache folder)")
         return WordTokenizer.load(vocab, int(data.max_length), str(data.truncation))
     ckpt = resolve_checkpoint(str(data.pretrained), option="data.pretrained")
     return PretrainedTokenizer(ckpt.source, int(data.max_length), str(data.truncation), **ckpt.kwargs())
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"device={name}: CUDA is not available here; use device=cpu or device=auto")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise UserError(f"device={name!r} is not a torch device; use auto, cpu or cuda[:N]") from None
 
 
 @contextlib.contextmanager
@@ -164,17 +157,14 @@ def load_run(path: str | Path, device: str = "auto") -> LoadedRun:
     run_dir, ckpt_path = find_checkpoint(path)
     cfg = load_run_config(run_dir)
     data = read_checkpoint(ckpt_path)
-    family = str(cfg.model.get("family", ""))
-    classes = _model_classes()
-    if family not in classes:
-        raise UserError(f"{run_dir / 'config.yaml'}: model.family={family!r} is not one of {sorted(classes)}")
+    model_cls = model_class(str(cfg.model.get("family", "")), where=f"{run_dir / 'config.yaml'}: model.family")
     hparams = dict(data["hyper_parameters"])
     try:
         with _quiet_transformers():
-            model = classes[family](**hparams)
+            model = model_cls(**hparams)
         model.load_state_dict(data["state_dict"])
     except (TypeError, RuntimeError) as err:
-        raise UserError(f"ckpt={ckpt_path}: weights do not fit a {classes[family].__name__} "
+        raise UserError(f"ckpt={ckpt_path}: weights do not fit a {model_cls.__name__} "
                         f"({str(err).splitlines()[0][:160]})") from None
     model.to(pick_device(device)).eval()
     record = read_metrics(run_dir) if (run_dir / METRICS_FILE).is_file() else None

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import DataLoader
 
-from imdb_lm.checkpoint import LoadedRun
 from imdb_lm.data import splits as splits_mod
 from imdb_lm.data.batching import BucketBatchSampler, PadCollate, TokenizedReviews
 from imdb_lm.data.sources import load_source
 from imdb_lm.errors import UserError
 from imdb_lm.models.frozen import FrozenForward
+from imdb_lm.runs.checkpoint import LoadedRun
 
 
 @dataclass

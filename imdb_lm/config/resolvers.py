@@ -38,6 +38,10 @@ def hardware_precision(precision: str, accelerator: str = "auto") -> str:
 
 
 def register() -> None:
+    from imdb_lm.runs.folders import run_suffix
+
+    if not OmegaConf.has_resolver("run_suffix"):  # cached: one command keeps one sweep folder
+        OmegaConf.register_new_resolver("run_suffix", run_suffix, use_cache=True)
     if not OmegaConf.has_resolver("imdb_lm.mul"):
         OmegaConf.register_new_resolver("imdb_lm.mul", _mul)
     if not OmegaConf.has_resolver("imdb_lm.precision"):

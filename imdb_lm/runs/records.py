@@ -1,6 +1,7 @@
-"""The per-run results contract: `metrics.json` and `predictions.csv`, written and read here only.
+"""The per-run results contract: `metrics.json` and `predictions.csv`, built, written and read here only.
 
-Training writes them; evaluation, explanation and reporting read them through this module.
+Training (and a sweep job that failed before training) builds its record with `new_record`;
+evaluation, explanation, resuming and reporting read records through this module.
 Writes are atomic (temporary file + rename) so a killed process never leaves a half-written file.
 """
 
@@ -8,14 +9,24 @@ from __future__ import annotations
 
 import csv
 import json
+import traceback as tb
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from omegaconf import DictConfig, OmegaConf
+
 from imdb_lm.atomic import write_text as write_text_atomic
+from imdb_lm.runs.folders import (  # noqa: F401 - the artifact names are used through this module
+    ANALYSIS_FILE,
+    EVALUATIONS_DIR,
+    EXPLAIN_FILE,
+    METRICS_FILE,
+    PREDICTIONS_FILE,
+)
+from imdb_lm.runs.key import RESULTS_VERSION, config_key
 
 SCHEMA_VERSION = 1
-METRICS_FILE = "metrics.json"
-PREDICTIONS_FILE = "predictions.csv"
 STATUSES = ("completed", "failed", "diverged", "interrupted")
 REQUIRED = ("schema_version", "status", "model", "hparams", "splits", "metrics", "timing", "env")
 
@@ -30,6 +41,36 @@ def write_metrics(run_dir: str | Path, record: dict[str, Any]) -> Path:
     path = Path(run_dir) / METRICS_FILE
     write_text_atomic(path, json.dumps(record, indent=2, sort_keys=False, default=str))
     return path
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def new_record(cfg: DictConfig, status: str, hparams: dict, error: BaseException | str | None = None,
+               **parts: Any) -> dict[str, Any]:
+    """A run's record: what every record holds (identity, config, status, error), plus `parts`
+    (splits, metrics, timing, env, history, ...) where the run got that far."""
+    try:
+        config = OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # noqa: BLE001 - an unresolvable config may itself be why a job failed
+        config = OmegaConf.to_container(cfg, resolve=False)
+    try:
+        key = config_key(cfg)
+    except Exception:  # noqa: BLE001 - then it is no other job's twin: the report keeps it apart
+        key = None
+    model = config.get("model") or {}
+    record = {"status": status, "error": None, "finished_at": now(),
+              "model": {"name": model.get("name"), "family": model.get("family")},
+              "hparams": hparams, "seed": config.get("seed"),
+              "splits": {}, "metrics": {}, "timing": {}, "env": {}, "history": [],
+              "config": config, "config_key": key, "results_version": RESULTS_VERSION}
+    if isinstance(error, BaseException):
+        record["error"] = f"{type(error).__name__}: {str(error)[:500]}"
+        record["traceback"] = "".join(tb.format_exception(error))[-4000:]
+    elif error is not None:
+        record["error"] = error
+    return {**record, **parts}
 
 
 def read_metrics(path: str | Path) -> dict[str, Any]:
@@ -62,9 +103,6 @@ def read_predictions(run_dir: str | Path) -> dict[str, tuple[int, float]]:
 
 
 # ---- per-run artifacts beside metrics.json (explanations, error analysis, evaluations) ----------
-EXPLAIN_FILE = "explain.json"
-ANALYSIS_FILE = "analysis.json"
-EVALUATIONS_DIR = "evaluations"
 
 
 def write_artifact(run_dir: str | Path, name: str, record: dict[str, Any]) -> Path:

@@ -1,0 +1,197 @@
+"""Train one config: fit, test the best (validation-selected) checkpoint once, write the run's record.
+
+The library behind `python -m imdb_lm.train` (imdb_lm/train.py), which imports it only once a
+run starts, so that `--help` and config errors answer without importing torch and Lightning.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from omegaconf import DictConfig, OmegaConf
+
+from imdb_lm.atomic import write_text as write_text_atomic
+from imdb_lm.callbacks.interrupt import GracefulInterrupt, RunInterrupted
+from imdb_lm.callbacks.metrics import MetricsTimingCallback
+from imdb_lm.callbacks.stability import StabilityCallback
+from imdb_lm.config.overrides import one_line
+from imdb_lm.config.validate import validate_config
+from imdb_lm.data.splits import RULE as SPLIT_RULE
+from imdb_lm.errors import UserError
+from imdb_lm.evaluation.error_analysis import write_analysis
+from imdb_lm.memory import keep_freed_memory
+from imdb_lm.models.build import build_model, model_arguments
+from imdb_lm.runs.environment import env_record
+from imdb_lm.runs.folders import (
+    CONFIG_FILE,
+    LAST_CHECKPOINT,
+    RESUMED_IN_FILE,
+    acquire,
+    discard_unstarted_run,
+    run_lock,
+)
+from imdb_lm.runs.key import config_key
+from imdb_lm.runs.records import new_record, now, write_metrics, write_predictions
+from imdb_lm.runs.resume import ResumeState, announce, check_checkpoint, plan_resume, run_meta, write_key
+
+
+def flat_hparams(cfg: DictConfig) -> dict:
+    """The hyperparameters a comparison is made over, flat, for TensorBoard HPARAMS and reports."""
+    opt_target = cfg.optimizer._target_
+    model = model_arguments(cfg.model)
+    return {
+        "model": cfg.model.name, "family": cfg.model.family,
+        "optimizer": opt_target.rsplit(".", 1)[-1].lower(), "lr": float(cfg.optimizer.lr),
+        "weight_decay": float(cfg.optimizer.get("weight_decay", 0.0)),
+        "batch_size": int(cfg.data.batch_size), "max_length": int(cfg.data.max_length),
+        "truncation": cfg.data.truncation, "scheduler": cfg.scheduler.name,
+        "max_epochs": int(cfg.trainer.max_epochs), "precision": str(cfg.trainer.precision),
+        "gradient_clip_val": cfg.trainer.gradient_clip_val, "seed": int(cfg.seed),
+        "train_limit": cfg.data.train_limit,
+        **{f"model.{k}": v for k, v in model.items() if isinstance(v, int | float | str | bool)},
+    }
+
+
+def run(cfg: DictConfig) -> float | None:
+    validate_config(cfg)  # before anything is written
+    plan = plan_resume(cfg)
+    if cfg.get("resume") == "auto" and plan.rank_zero:  # a sweep job (the CLI decides for single runs)
+        announce(plan)
+    if plan.finished is not None:
+        discard_unstarted_run(cfg.paths.run_dir)  # this job's own, empty folder
+        return plan.finished.best_val_acc
+    if plan.run_dir is not None:  # continue in the interrupted run's own folder
+        write_text_atomic(Path(cfg.paths.run_dir) / RESUMED_IN_FILE, f"{plan.run_dir}\n")
+        cfg.paths.run_dir = str(plan.run_dir)
+    run_dir = Path(cfg.paths.run_dir)
+    if not plan.rank_zero:  # Lightning's child processes: rank zero holds the lock
+        return _run(cfg, run_dir, plan.ckpt_path)
+    lock = run_lock(run_dir)
+    acquire(lock, run_dir)
+    try:
+        return _run(cfg, run_dir, plan.ckpt_path)
+    finally:
+        lock.release()
+
+
+def _run(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> float | None:
+    started = now()
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    # Denormal floats in BPTT gradients made CPU backward ~10x slower here; flushing them is harmless.
+    torch.set_flush_denormal(True)
+    keep_freed_memory()  # reuse activation memory across steps instead of faulting in fresh pages
+
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    cache_hit = not datamodule.built_here
+    datamodule.setup("fit")
+    model = build_model(cfg, datamodule)
+    meta = run_meta(cfg, model, datamodule)
+    if ckpt_path:  # refuse, in one line, a checkpoint of another model, vocabulary or split
+        check_checkpoint(ckpt_path, meta, model, "ckpt_path")
+    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
+    timing = next(c for c in callbacks if isinstance(c, MetricsTimingCallback))
+    stability = next((c for c in callbacks if isinstance(c, StabilityCallback)), None)
+    interrupt = GracefulInterrupt(run_dir / LAST_CHECKPOINT)
+    callbacks += [ResumeState(meta), interrupt]
+    loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]
+    if not loggers:  # logger=none: Lightning refuses a learning-rate monitor without a logger
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    try:
+        trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    except InstantiationException as err:  # e.g. trainer.devices=5 on a 2-core CPU, a bad precision
+        raise UserError(f"trainer: {one_line(err.__cause__ or err)}; fix the trainer.* override") from None
+    key = config_key(cfg)
+    if trainer.is_global_zero:
+        write_key(run_dir, key)
+        datamodule.save_tokenizer(run_dir)
+        write_text_atomic(run_dir / CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
+    hparams = flat_hparams(cfg)
+
+    def make_record(status: str, checkpoint: str, test: dict, latency: dict, error=None) -> dict:
+        return new_record(
+            cfg, status, hparams, error=error, started_at=started,
+            model={"name": cfg.model.name, "family": cfg.model.family, "class": type(model).__name__,
+                   "params": model.count_parameters()},
+            seed=int(cfg.seed),
+            splits={"rule": SPLIT_RULE, "source": cfg.data.source, **datamodule.fingerprints},
+            metrics={"val": dict(timing.best_val), "best_val_acc": timing.best_val.get("acc"),
+                     "best_epoch": timing.best_val.get("epoch"), "test": test},
+            timing={**timing.summary(model), **latency, "tokenization_cache_hit": cache_hit},
+            history=timing.history,
+            stability=stability.summary() if stability else None,
+            checkpoint=checkpoint, resumed_from=ckpt_path,
+            env={**env_record(model.device), "world_size": trainer.world_size, "num_nodes": trainer.num_nodes},
+        )
+
+    try:
+        # weights_only: a checkpoint that would run code when unpickled is refused
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        if interrupt.signum is not None:  # the signal came during the last validation
+            raise RunInterrupted(interrupt.signum)
+        checkpoint = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        test = {}
+        # A run that diverged before any checkpoint was selected has nothing worth testing.
+        diverged_early = stability is not None and stability.diverged and not checkpoint
+        if cfg.test and not diverged_early:
+            trainer.test(model, datamodule=datamodule, ckpt_path=checkpoint or None, verbose=False,
+                         weights_only=True)
+            test = {k: v for k, v in timing.test_record.items() if k not in ("seconds", "samples_per_s")}
+    except (RunInterrupted, KeyboardInterrupt, SystemExit) as stop:
+        # SystemExit: how Lightning ends trainer.test on Ctrl+C or SIGTERM
+        code = (stop.exit_code if isinstance(stop, RunInterrupted)
+                else 143 if isinstance(stop, SIGTERMException) else 130)
+        last = run_dir / LAST_CHECKPOINT
+        if trainer.is_global_zero:
+            path = write_metrics(run_dir, make_record("interrupted", str(last) if last.is_file() else "", {},
+                                                 {}, error=str(stop) or type(stop).__name__))
+            print(f"\ninterrupted: checkpoint {last if last.is_file() else '(none yet)'}; results: {path}\n"
+                  f"continue with the same command plus resume=auto")
+        for logger in trainer.loggers:
+            logger.finalize("failed")
+        sys.exit(code)
+    except UserError:
+        raise
+    except Exception as err:  # a crash mid-run: record it (resume=auto can continue from last.ckpt)
+        if trainer.is_global_zero:
+            last = run_dir / LAST_CHECKPOINT
+            write_metrics(run_dir, make_record("failed", str(last) if last.is_file() else "", {}, {}, error=err))
+        raise
+    if not trainer.is_global_zero:  # rank zero writes the run's single record
+        return timing.best_val.get("acc")
+
+    if test:
+        hashes = datamodule.hashes("test")
+        labels = datamodule.datasets["test"].labels
+        order = sorted(timing.test_predictions)
+        write_predictions(run_dir, [hashes[i] for i in order], [labels[i] for i in order],
+                          [timing.test_predictions[i] for i in order])
+        write_analysis(run_dir, [datamodule.texts("test")[i] for i in order], [labels[i] for i in order],
+                       [timing.test_predictions[i] for i in order], [hashes[i] for i in order])
+
+    latency = timing.measure_latency(model, datamodule.datasets["test"],
+                                     trainer.strategy.precision_plugin.forward_context)
+    train_loss = timing.history[-1].get("train_loss") if timing.history else None
+    diverged = stability.diverged if stability else (train_loss is None or not math.isfinite(train_loss))
+    record = make_record("diverged" if diverged else "completed", checkpoint, test, latency,
+                         error=stability.reason if stability and stability.diverged else None)
+    path = write_metrics(run_dir, record)
+    for logger in trainer.loggers:
+        logger.log_hyperparams(hparams, {"hp/val_acc": record["metrics"]["best_val_acc"] or 0.0,
+                                         "hp/test_acc": test.get("acc", 0.0),
+                                         "hp/fit_seconds": record["timing"]["fit_seconds"] or 0.0,
+                                         "hp/latency_ms_p50": latency["latency_ms_p50"]})
+        logger.finalize("success")
+    print(f"\nresults: {path}  status: {record['status']}\ntest accuracy: {test.get('acc', float('nan')):.4f}  "
+          f"best val accuracy: {record['metrics']['best_val_acc'] or float('nan'):.4f}  "
+          f"fit: {record['timing']['fit_seconds']:.0f}s\n"
+          f"tensorboard: tensorboard --logdir {run_dir}")
+    return record["metrics"]["best_val_acc"]

@@ -1,0 +1,39 @@
+"""Shared test helpers: run the real CLI as a user would, offline, in a temporary folder.
+
+Imported as `tests.helpers` everywhere; conftest.py holds only fixtures."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# A small slice of the real bundled data: the whole pipeline in seconds.
+TINY = ["debug=smoke", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
+
+
+def cli_env(cache: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "IMDB_LM_CACHE": str(cache), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+            "PYTHONPATH": str(ROOT), "TOKENIZERS_PARALLELISM": "false", "HYDRA_FULL_ERROR": "0", **extra}
+
+
+def run_cli(module: str, *args: str, cwd: Path, cache: Path, timeout: int = 900, check: bool = True,
+            **env: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=cli_env(cache, **env),
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{module} {' '.join(args)} exited {proc.returncode}\n"
+                             f"--- stdout ---\n{proc.stdout[-4000:]}\n--- stderr ---\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def run_dirs(cwd: Path) -> list[Path]:
+    """Every run folder (single runs and multirun jobs) that holds a metrics.json."""
+    return sorted(p.parent for p in (cwd / "outputs").rglob("metrics.json"))
+
+
+def load_metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
