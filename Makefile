@@ -15,7 +15,7 @@ RUNS ?= $(shell ls -td outputs/multirun/*/ 2>/dev/null | head -1)
 # Test reviews on which `make report` explains the selected RNN and transformer (0: skip).
 EXPLAIN ?= 20
 
-.PHONY: setup train test test-all sweep report tensorboard bench lint clean
+.PHONY: setup train test test-slow test-all sweep report tensorboard bench lint clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ train: setup
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The long end-to-end tests (determinism, mid-epoch resume, sweeps, launchers); CI runs them too.
+test-slow: setup
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 test-all: setup
 	$(PY) -m pytest -m "slow or not slow" $(PYTEST_ARGS)

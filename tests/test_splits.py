@@ -79,6 +79,14 @@ def test_official_test_is_kept_and_overlap_dropped():
     assert len(split["val"]) == 20 and len(split["train"]) == 180
 
 
+def test_subsets_are_nested(bundled_splits):
+    # data-efficiency curves and low-fidelity grids compare runs on subsets of one train split
+    sizes = (500, 1000, 5000)
+    subsets = [set(subsample(bundled_splits["train"], n)["hash"]) for n in sizes]
+    assert [len(s) for s in subsets] == list(sizes)
+    assert subsets[0] < subsets[1] < subsets[2] < set(bundled_splits["train"]["hash"])
+
+
 def test_subsample_is_label_mixed_and_deterministic(bundled_splits):
     a = subsample(bundled_splits["train"], 1000)
     b = subsample(bundled_splits["train"], 1000)

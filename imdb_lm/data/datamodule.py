@@ -30,7 +30,7 @@ from imdb_lm.data.tokenize import PretrainedTokenizer, WordTokenizer
 from imdb_lm.errors import UserError
 from imdb_lm.models.pretrained import resolve_checkpoint
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: fingerprints name the full train split (train_full)
 BUILD_DELAY_ENV = "IMDB_LM_CACHE_BUILD_DELAY_S"
 SPLITS = ("train", "val", "test")
 
@@ -90,8 +90,8 @@ class IMDBDataModule(L.LightningDataModule):
 
     def _build(self, target: Path) -> None:
         parts = load_source(self.source, self.path, self.hf_name, self.text_column, self.label_column)
-        split = splits_mod.frozen_split(parts, *self.fractions)
-        split = {name: splits_mod.subsample(ds, self.limits[name]) for name, ds in split.items()}
+        full = splits_mod.frozen_split(parts, *self.fractions)
+        split = {name: splits_mod.subsample(ds, self.limits[name]) for name, ds in full.items()}
         empty = [name for name, ds in split.items() if len(ds) == 0]
         if empty:
             raise UserError(f"data.source={self.source}: the frozen split leaves {', '.join(empty)} empty "
@@ -113,7 +113,11 @@ class IMDBDataModule(L.LightningDataModule):
                 ds = ds.map(lambda b: {"input_ids": tokenizer.encode(b["text"])}, batched=True,
                             batch_size=1000, desc=f"tokenize {name}")
                 ds.save_to_disk(str(tmp / name))
-            meta = {"spec": self.cache_spec(), "fingerprints": splits_mod.fingerprints(split),
+            # train_full: the whole train split a train_limit subset is drawn from. Subsets are nested
+            # (splits.subsample), so runs on different subsets of one parent are still compared on
+            # the same val and test reviews (data-efficiency curves, low-fidelity grids).
+            prints = {**splits_mod.fingerprints(split), "train_full": splits_mod.fingerprints(full)["train"]}
+            meta = {"spec": self.cache_spec(), "fingerprints": prints,
                     "counts": {n: len(ds) for n, ds in split.items()}}
             (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
             os.replace(tmp, target)  # atomic: readers see all of it or none of it

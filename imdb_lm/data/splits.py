@@ -84,7 +84,8 @@ def frozen_split(parts: dict[str, datasets.Dataset], val_fraction: float = 0.1,
 
 def subsample(ds: datasets.Dataset, limit: int | None) -> datasets.Dataset:
     """A deterministic, label-mixed subset of `limit` reviews (hash order, not file order: the
-    bundled file is sorted by label, so its first rows are all negative)."""
+    bundled file is sorted by label, so its first rows are all negative). Subsets are nested: a
+    smaller limit takes a prefix of the same order, so every subset of 500 lies in the one of 1,000."""
     if limit is None or limit >= len(ds):
         return ds
     hashes = list(ds["hash"])

@@ -2,7 +2,8 @@
 
 Records are read only through `imdb_lm.runs.records`. A job reused by `skip_completed` appears in several
 sweep folders with the same job key: it is counted once. Runs are compared only when every split
-fingerprint matches; otherwise the report stops and names the differing runs.
+fingerprint that decides a comparison matches (val, test and the parent train split; train subsets
+may differ); otherwise the report stops and names the differing runs.
 """
 
 from __future__ import annotations
@@ -38,14 +39,22 @@ def find_records(dirs: list[str | Path]) -> list[dict]:
     return records
 
 
+# Runs are compared on the same val and test reviews and the same parent train split; their train
+# subsets may differ (nested subsets of that parent: data-efficiency curves, low-fidelity grids).
+COMPARED_SPLITS = ("val", "test", "train_full")
+
+
 def split_key(record: dict) -> tuple:
     splits = record.get("splits") or {}
-    return tuple((name, (splits.get(name) or {}).get("count"), (splits.get(name) or {}).get("digest"))
-                 for name in SPLITS)
+    # Records made before train_full was written name only the train split they used.
+    parent = splits.get("train_full") or splits.get("train") or {}
+    chosen = {"val": splits.get("val") or {}, "test": splits.get("test") or {}, "train_full": parent}
+    return tuple((name, chosen[name].get("count"), chosen[name].get("digest")) for name in COMPARED_SPLITS)
 
 
 def check_fingerprints(records: list[dict]) -> None:
-    """Refuse to compare runs trained or tested on different reviews; name the runs that differ."""
+    """Refuse to compare runs validated or tested on different reviews, or trained on subsets of
+    different train splits; name the runs that differ."""
     groups: dict[tuple, list[str]] = {}
     for record in records:
         if record.get("splits"):  # failed jobs may have stopped before the data was split
