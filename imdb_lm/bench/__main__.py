@@ -72,7 +72,7 @@ OPTIONS = [
     Option("accuracy_epochs", 1, "epochs of the accuracy comparison"),
     Option("accuracy_seeds", 1, "train each side this many times (seeds seed, seed+1, ...)"),
     Option("tokenization_reviews", 5000, "reviews for tokenizer throughput (0 skips it and the cache check)"),
-    Option("set", [], "any train-config override, e.g. --set data.num_workers=2 (repeatable)", list, repeat=True),
+    Option("set", [], "any train-config override, e.g. set=data.num_workers=2 (repeatable)", list, repeat=True),
     Option("threads", None, "torch CPU threads (default: torch's choice)", int),
     Option("seed", 0, "seed of the slices, initialisations and shuffles"),
     Option("output", None, "JSON record path (default: outputs/bench/<time>.json)", str),

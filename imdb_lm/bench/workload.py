@@ -1,7 +1,7 @@
 """What every side of a comparison shares: the composed train config, the tokenized frozen splits,
 the training slice, the inference sample and the latency sample.
 
-The config is composed from the same `conf/` as `python -m imdb_lm.train`, so `--model transformer`
+The config is composed from the same `conf/` as `python -m imdb_lm.train`, so `models=transformer`
 here is exactly the model a training run builds (size, max length, precision recipe).
 """
 

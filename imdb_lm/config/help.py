@@ -38,13 +38,16 @@ def yaml_comments(text: str, prefix: str = "") -> dict[str, str]:
         text_ = match["comment"] or " ".join(a for a in above if a and not a.startswith("@package"))
         if text_:
             comments[key] = text_
+            if match["value"].strip().startswith("{"):  # a flow mapping: its keys share the comment
+                comments[key + ".*"] = text_
         above = []
     return comments
 
 
 def _all_comments() -> dict[str, str]:
     comments = yaml_comments((CONF_DIR / "train.yaml").read_text())
-    for path in sorted(CONF_DIR.rglob("*.yaml")):
+    # A group's shared bases first: their comments describe an option for every preset.
+    for path in sorted(CONF_DIR.rglob("*.yaml"), key=lambda p: ("base" not in p.parent.parts, p)):
         group = path.parent.relative_to(CONF_DIR).as_posix()
         if path.parent == CONF_DIR or group.split("/")[0] in ("hydra", "experiment", "hparams_search", "debug"):
             continue
@@ -70,8 +73,9 @@ def groups() -> dict[str, list[str]]:
     return found
 
 
-def train_help(summary: str) -> str:
-    cfg = compose_train([])
+def train_help(summary: str, overrides: list[str] | None = None) -> str:
+    """The --help text; `overrides` (e.g. ["model=transformer"]) list that composition's options."""
+    cfg = compose_train(list(overrides or []))
     raw = OmegaConf.to_container(cfg, resolve=False)
     comments = _all_comments()
     lines = [summary.strip(), "", "Config groups (group=option; the default first where there is one):"]
@@ -87,6 +91,8 @@ def train_help(summary: str) -> str:
             continue
         shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
         help_text = comments.get(key) or comments.get(key.rsplit(".", 1)[0] + ".*", "")
+        if value == {} and not help_text:  # e.g. logger=none
+            help_text = f"empty: no {key.rsplit('.', 1)[-1]} configured"
         lines.append(f"  {key}={shown}" + (f"\n      {help_text}" if help_text else ""))
     lines += ["", "Hydra's flags (--multirun, --cfg job, ...): python -m imdb_lm.train --hydra-help"]
     return "\n".join(lines)

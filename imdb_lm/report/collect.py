@@ -35,7 +35,7 @@ def find_records(dirs: list[str | Path]) -> list[dict]:
                 raise UserError(f"{path} is not a readable run record ({err}); remove it or rerun that job") from err
     if not records:
         raise UserError(f"no {METRICS_FILE} under {', '.join(map(str, dirs))}; run a sweep first "
-                        "(python -m imdb_lm.train experiment=compare_quick --multirun)")
+                        "(python -m imdb_lm.train --multirun experiment=compare_quick)")
     return records
 
 

@@ -1,6 +1,6 @@
 """Interpretability in the report: the compared runs explained on the same test reviews.
 
-`python -m imdb_lm.report <sweep> --explain N` runs `imdb_lm.explain` on the selected (best) run of
+`python -m imdb_lm.report <sweep> explain=N` runs `imdb_lm.explain` on the selected (best) run of
 each family: Integrated Gradients for both, attention rollout for the transformer, each scored by
 deletion faithfulness (AOPC: the mean drop of the predicted class's probability after deleting the
 top 1-50% tokens) against deleting random tokens. The explain set is the first N test reviews in
