@@ -39,7 +39,7 @@ def test_checkpoint_that_runs_code_on_load_is_refused(tmp_path, cache_dir):
     work.mkdir()
     proc = run_cli("imdb_lm.train", *TINY_GRU, f"ckpt_path={evil}", cwd=work, cache=cache_dir, check=False)
     line = refused(proc)
-    assert f"{evil}: refused to load" in line and "run code" in line
+    assert f"{evil}: refused" in line and "execute code" in line
     assert not marker.exists()
     assert not (work / "outputs").exists() or not list((work / "outputs").rglob("*.*"))
 
@@ -49,4 +49,4 @@ def test_truncated_checkpoint_is_refused_with_one_line(tmp_path, cache_dir):
     torch.save({"state_dict": {"w": torch.zeros(1000)}}, broken)
     broken.write_bytes(broken.read_bytes()[:300])  # a copy cut short
     proc = run_cli("imdb_lm.train", *TINY_GRU, f"ckpt_path={broken}", cwd=tmp_path, cache=cache_dir, check=False)
-    assert f"{broken}: not a readable checkpoint" in refused(proc)
+    assert f"{broken}: not a readable PyTorch checkpoint" in refused(proc)
