@@ -4,6 +4,7 @@ size limit), the commands it runs on the GPU machine, its install guard and its 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -104,8 +105,8 @@ def test_over_the_limit_is_one_clear_error_and_leaves_no_folder(tmp_path, monkey
 def test_gpu_commands_compose(bundle, tmp_path):
     """Every training command passes the training CLI's own checks, with the requested precision and
     the folder's data and checkpoint; the benchmark commands parse and compose."""
-    (bundle / "data" / "imdb.csv").touch()  # unpacked on the GPU machine
-    steps = run.plan_steps(bundle, tmp_path)
+    (tmp_path / "imdb.csv").touch()  # unpacked into the scratch folder on the GPU machine
+    steps = run.plan_steps(bundle, tmp_path, tmp_path / "out")
     assert [s.kind for s in steps] == ["tests"] + ["train"] * 4 + ["bench"] * 2
     trained = set()
     for step in steps[1:5]:
@@ -113,7 +114,8 @@ def test_gpu_commands_compose(bundle, tmp_path):
         assert step.argv[1:3] == ["-m", "imdb_lm.train"] and check_train_argv(args) == args
         cfg = run_cfg(args)
         assert cfg.trainer.precision == step.meta["precision"] and cfg.trainer.accelerator == "gpu"
-        assert cfg.data.source == "csv" and cfg.data.train_limit == 2000 and cfg.trainer.max_epochs == 1
+        assert cfg.data.source == "csv" and cfg.data.path == str(tmp_path.resolve() / "imdb.csv")
+        assert cfg.data.train_limit == 2000 and cfg.trainer.max_epochs == 1
         if cfg.model.family == "transformer":
             assert cfg.model.pretrained == str(bundle.resolve() / "model") == cfg.data.pretrained
         trained.add((cfg.model.name, str(cfg.trainer.precision)))
@@ -122,7 +124,7 @@ def test_gpu_commands_compose(bundle, tmp_path):
         args = bench_args(step.argv[3:])
         assert args.device == "cuda" and args.repeats == 1
         cfg = compose_config(args.models, bench_overrides(args))
-        assert cfg.data.path == str(bundle.resolve() / "data" / "imdb.csv")
+        assert cfg.data.path == str(tmp_path.resolve() / "imdb.csv")
 
 
 def run_cfg(args):
@@ -132,11 +134,15 @@ def run_cfg(args):
 
 
 def test_gpu_test_files_hold_every_gpu_marked_test():
-    """The GPU step runs only these files; a `gpu` test anywhere else would be missed."""
-    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "gpu", "tests"],
+    """The GPU step runs only these files (collecting the whole suite would import packages the GPU
+    machine lacks); a `gpu` test anywhere else would be missed. Their `-m gpu` selection is real."""
+    marker = re.compile(r"pytest\.mark\.gpu\b")
+    marked = {f"tests/{p.name}" for p in (ROOT / "tests").glob("test_*.py") if marker.search(p.read_text())}
+    assert marked == set(run.GPU_TEST_FILES)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "gpu", *run.GPU_TEST_FILES],
                           cwd=ROOT, env=cli_env(ROOT), capture_output=True, text=True)
-    collected = {line.split("::")[0] for line in proc.stdout.splitlines() if "::" in line}
-    assert collected == set(run.GPU_TEST_FILES)
+    collected = [line for line in proc.stdout.splitlines() if "::" in line]
+    assert len(collected) == 5 and {c.split("::")[0] for c in collected} == marked
 
 
 def test_install_refuses_an_image_without_the_compiled_packages(tmp_path):
@@ -200,3 +206,30 @@ def test_prepare_downloads_wheels_for_python_3_12_within_the_limit(tmp_path, pla
                    for t in tags), (name, tags)
     assert manifest["total_bytes"] <= manifest["limit_bytes"]
     assert f"{manifest['total_bytes'] / 2**20:.1f} MiB with the checkout (limit 64 MiB)" in proc.stdout
+
+
+@pytest.mark.slow
+def test_steps_run_and_report_with_the_cpu_in_place_of_the_gpu(bundle, tmp_path):
+    """The run step's plumbing on CPU: the GPU tests step (all skipped here) and a BiGRU training step,
+    switched to `trainer=cpu` at smoke scale, run, and their figures reach the section."""
+    from imdb_lm.gpu_check.copies import unpack_imdb_rows
+
+    work, out = tmp_path / "work", tmp_path / "out"
+    out.mkdir()
+    unpack_imdb_rows(bundle / "data" / DATA_FILE, work / "imdb.csv")
+    steps = run.plan_steps(bundle, work, out)
+    tests, train = steps[0], next(s for s in steps if s.meta.get("model") == "bigru")
+    train.argv = [a.replace("trainer=gpu", "trainer=cpu") for a in train.argv] + ["debug=smoke"]
+    results = []
+    with (out / "gpu_check.log").open("w") as log:
+        for step in (tests, train):
+            results.append(run.collect(step, run.execute(step, 600, run.env(bundle, work), log), work))
+    assert [r["status"] for r in results] == ["ok", "ok"]
+    assert results[0]["tests"] == {"tests": 5, "failures": 0, "errors": 0, "skipped": 5, "passed": 0}
+    assert 0 <= results[1]["metrics"]["test_acc"] <= 1 and results[1]["metrics"]["train_samples_per_s"] > 0
+    record = {"device": "cpu", "torch": torch.__version__, "cuda": None, "bf16_supported": False, "budget_s": 480,
+              "train_scale": run.TRAIN_SCALE, "bench_scale": run.BENCH_SCALE, "steps": results,
+              "gru_parity": {"error": "no CUDA"}}
+    section = render(record)
+    assert "0 passed, 0 failed, 0 errors, 5 skipped" in section
+    assert f"| bigru | {train.meta['precision']} | ok | {results[1]['metrics']['test_acc']:.4f} |" in section

@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -41,46 +43,47 @@ class Step:
     meta: dict = field(default_factory=dict)
 
 
-def data_overrides(bundle: Path, model: str) -> list[str]:
-    local = ["data.source=csv", f"data.path={bundle / 'data' / 'imdb.csv'}"]
+def data_overrides(bundle: Path, work: Path, model: str) -> list[str]:
+    local = ["data.source=csv", f"data.path={work / 'imdb.csv'}"]
     return local + ([f"model.pretrained={bundle / 'model'}"] if model == "transformer" else [])
 
 
-def plan_steps(bundle: Path, out: Path, python: str = sys.executable) -> list[Step]:
-    bundle, out = bundle.resolve(), out.resolve()
+def plan_steps(bundle: Path, work: Path, out: Path, python: str = sys.executable) -> list[Step]:
+    """The commands, in order. `work` holds what they write besides `out` (unpacked data, caches, runs)."""
+    bundle, work, out = bundle.resolve(), work.resolve(), out.resolve()
     steps = [Step("gpu tests", "tests", [python, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider",
-                                         f"--junitxml={bundle / 'gpu_tests.xml'}", *GPU_TEST_FILES], ROOT, 150)]
+                                         f"--junitxml={work / 'gpu_tests.xml'}", *GPU_TEST_FILES], ROOT, 150)]
     for model in MODELS:
         for precision in PRECISIONS:
             name = f"train {model} {precision}"
             argv = [python, "-m", "imdb_lm.train", "trainer=gpu", f"model={model}",
-                    f"trainer.precision={precision}", *data_overrides(bundle, model), *TRAIN_SCALE,
+                    f"trainer.precision={precision}", *data_overrides(bundle, work, model), *TRAIN_SCALE,
                     "trainer.enable_progress_bar=false", "logger=none"]
-            steps.append(Step(name, "train", argv, bundle / "runs" / f"{model}-{precision}", 120,
+            steps.append(Step(name, "train", argv, work / "runs" / f"{model}-{precision}", 120,
                               {"model": model, "precision": precision}))
     for model in MODELS:
-        sets = [a for o in data_overrides(bundle, model) for a in ("--set", o)]
+        sets = [a for o in data_overrides(bundle, work, model) for a in ("--set", o)]
         record = out / f"bench_{model}.json"
         argv = [python, "-m", "imdb_lm.bench", "--device", "cuda", "--models", model, *BENCH_SCALE, *sets,
                 "--output", str(record)]
-        steps.append(Step(f"bench {model}", "bench", argv, bundle / "runs", 150, {"model": model, "record": record}))
+        steps.append(Step(f"bench {model}", "bench", argv, work / "runs", 150, {"model": model, "record": record}))
     return steps
 
 
-def env(bundle: Path) -> dict[str, str]:
-    return {**os.environ, "IMDB_LM_CACHE": str(bundle / "cache"), "HF_HUB_OFFLINE": "1",
+def env(bundle: Path, work: Path) -> dict[str, str]:
+    return {**os.environ, "IMDB_LM_CACHE": str(work / "cache"), "HF_HUB_OFFLINE": "1",
             "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(ROOT),
-            "TORCH_EXTENSIONS_DIR": str(bundle / "torch_extensions"),
+            "TORCH_EXTENSIONS_DIR": str(work / "torch_extensions"),
             "IMDB_LM_GPU_CHECK_PRETRAINED": str(bundle / "model")}  # read by tests/test_gpu.py
 
 
-def execute(step: Step, seconds: float, bundle: Path, log) -> dict:
+def execute(step: Step, seconds: float, environ: dict[str, str], log) -> dict:
     step.cwd.mkdir(parents=True, exist_ok=True)
     log.write(f"\n===== {step.name}: {' '.join(step.argv)}\n")
     log.flush()
     started = time.monotonic()
     try:
-        proc = subprocess.run(step.argv, cwd=step.cwd, env=env(bundle), stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.run(step.argv, cwd=step.cwd, env=environ, stdout=log, stderr=subprocess.STDOUT,
                               timeout=max(1, seconds))
         status = "ok" if proc.returncode == 0 else f"failed (exit {proc.returncode})"
     except subprocess.TimeoutExpired:
@@ -89,10 +92,10 @@ def execute(step: Step, seconds: float, bundle: Path, log) -> dict:
             "seconds": round(time.monotonic() - started, 1), **{k: str(v) for k, v in step.meta.items()}}
 
 
-def collect(step: Step, result: dict, bundle: Path) -> dict:
+def collect(step: Step, result: dict, work: Path) -> dict:
     """The figures a finished step left behind."""
-    if step.kind == "tests" and (bundle / "gpu_tests.xml").is_file():
-        suite = ET.parse(bundle / "gpu_tests.xml").getroot()
+    if step.kind == "tests" and (work / "gpu_tests.xml").is_file():
+        suite = ET.parse(work / "gpu_tests.xml").getroot()
         suite = suite.find("testsuite") if suite.tag == "testsuites" else suite
         counts = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
         result["tests"] = {**counts, "passed": counts["tests"] - counts["failures"] - counts["errors"]
@@ -127,6 +130,25 @@ def gru_parity() -> dict:
         return {"error": f"{type(err).__name__}: {err}"}
 
 
+def run_steps(bundle: Path, work: Path, out: Path, budget: float) -> tuple[list[dict], dict]:
+    deadline = time.monotonic() + budget
+    environ = env(bundle, work)
+    unpack_imdb_rows(bundle / "data" / DATA_FILE, work / "imdb.csv")
+    os.environ["TORCH_EXTENSIONS_DIR"] = environ["TORCH_EXTENSIONS_DIR"]  # the kernel's build, as the steps'
+    results = []
+    with (out / "gpu_check.log").open("w") as log:
+        started = time.monotonic()
+        parity = gru_parity()
+        parity["seconds"] = round(time.monotonic() - started, 1)
+        for step in plan_steps(bundle, work, out):
+            left = deadline - time.monotonic()
+            if left < 10:
+                results.append({"name": step.name, "kind": step.kind, "status": "skipped: budget spent"})
+                continue
+            results.append(collect(step, execute(step, min(step.timeout, left), environ, log), work))
+    return results, parity
+
+
 def main(argv: list[str] | None = None) -> None:
     from imdb_lm.gpu_check.report import render
 
@@ -142,20 +164,12 @@ def main(argv: list[str] | None = None) -> None:
     if info["device"] is None:
         sys.exit("error: no CUDA device is visible to torch; run `make gpu-check` on a GPU machine")
     out.mkdir(parents=True, exist_ok=True)
-    unpack_imdb_rows(bundle / "data" / DATA_FILE, bundle / "data" / "imdb.csv")
-    deadline = time.monotonic() + args.budget
-    results = []
-    os.environ["TORCH_EXTENSIONS_DIR"] = env(bundle)["TORCH_EXTENSIONS_DIR"]  # the kernel's build, as the steps'
-    with (out / "gpu_check.log").open("w") as log:
-        parity_started = time.monotonic()
-        parity = gru_parity()
-        parity["seconds"] = round(time.monotonic() - parity_started, 1)
-        for step in plan_steps(bundle, out):
-            left = deadline - time.monotonic()
-            if left < 10:
-                results.append({"name": step.name, "kind": step.kind, "status": "skipped: budget spent"})
-                continue
-            results.append(collect(step, execute(step, min(step.timeout, left), bundle, log), bundle))
+    # Scratch space outside the folder, which must stay small enough to carry again.
+    work = Path(tempfile.mkdtemp(prefix="imdb_lm_gpu_check_"))
+    try:
+        results, parity = run_steps(bundle, work, out, args.budget)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     install = json.loads((bundle / "install.json").read_text()) if (bundle / "install.json").is_file() else {}
     record = {**info, "budget_s": args.budget, "train_scale": TRAIN_SCALE, "bench_scale": BENCH_SCALE,
               "gru_parity": parity, "steps": results, "install": install,
