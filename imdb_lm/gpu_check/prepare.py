@@ -18,6 +18,8 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from imdb_lm.data.sources import bundled_csv_path
 from imdb_lm.errors import UserError
 from imdb_lm.gpu_check import deps
@@ -29,8 +31,10 @@ LIMIT_MIB = 64
 ROOT = Path(__file__).resolve().parents[2]
 # Pure Python, but PyPI has only a source archive of the 4.9 line that omegaconf needs: built here.
 SDIST_ONLY = ("antlr4-python3-runtime",)
+# pip matches manylinux tags exactly: the common ones, for compiled wheels named with --also.
 PLATFORM_ARGS = ["--only-binary=:all:", "--python-version", deps.TARGET_PYTHON, "--implementation", "cp",
-                 "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_28_x86_64"]
+                 *[arg for tag in ("manylinux2014", "manylinux_2_24", "manylinux_2_27", "manylinux_2_28",
+                                   "manylinux_2_31", "manylinux_2_34") for arg in ("--platform", f"{tag}_x86_64")]]
 
 
 def pip(*args: str) -> None:
@@ -38,7 +42,7 @@ def pip(*args: str) -> None:
                           capture_output=True, text=True)
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise UserError(f"pip {args[0]} {' '.join(a for a in args if '==' in a)} failed: {last}; "
+        raise UserError(f"pip {args[0]} of {sum('==' in a for a in args)} package(s) failed: {last}; "
                         "check the package index is reachable, or pin another version with --also NAME==VERSION")
 
 
@@ -87,7 +91,8 @@ def build(folder: Path, pins: dict[str, str], plan: deps.Plan, limit_mib: float 
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "revision": git_revision(),
         "target": {"python": deps.TARGET_PYTHON, "platform": "linux x86-64"},
-        "carried": pins, "wheels": [w.name for w in wheels], "from_image": plan.from_image,
+        "carried": pins, "wheels": [w.name for w in wheels],
+        "from_image": {n: v for n, v in plan.from_image.items() if n not in pins},
         "requirements": plan.requirements, "data_rows": rows, "files": files,
         "checkout_bytes": checkout, "limit_bytes": int(limit_mib * 2**20),
     }
@@ -103,7 +108,7 @@ def prepare(out: Path, also: list[str] = (), limit_mib: float = LIMIT_MIB) -> di
         name, sep, version = pin.partition("==")
         if not sep or not name or not version:
             raise UserError(f"--also {pin}: give NAME==VERSION, e.g. --also fsspec==2025.9.0")
-        pins[name] = version
+        pins[canonicalize_name(name)] = version
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
