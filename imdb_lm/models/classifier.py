@@ -12,6 +12,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
+from lightning.fabric.plugins.precision.amp import _optimizer_handles_unscaling
 
 from imdb_lm.models.options import check_training_options
 
@@ -35,6 +36,17 @@ def lr_scheduler(optimizer: torch.optim.Optimizer, cfg: dict, total_steps: int):
         return min_ratio + (1 - min_ratio) * (1 - progress)
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def unscale_for_clipping(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None) -> bool:
+    """Unscale fp16 gradients before clipping where nobody else has: Lightning's mixed-precision plugin
+    unscales before clipping only for optimizers that do not unscale inside their step (fused ones do).
+    Returns whether it unscaled them here. (The plugin's own rule decides which optimizers it leaves
+    scaled, so both sides agree.)"""
+    if scaler is None or not scaler.is_enabled() or not _optimizer_handles_unscaling(optimizer):
+        return False
+    scaler.unscale_(optimizer)
+    return True
 
 
 class SequenceClassifier(L.LightningModule):
@@ -95,11 +107,14 @@ class SequenceClassifier(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
-        """Clip here, not through Lightning's mixed-precision plugin: the plugin refuses fused optimizers
-        (the configs' default) because they unscale fp16 gradients inside their step, but bf16 and
-        fp32 training have no gradient scaler. fp16 (16-mixed) keeps Lightning's own handling."""
-        if not gradient_clip_val or str(self.trainer.precision).startswith("16"):
-            return super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+        """Clip here, not through Lightning's precision plugin, which refuses to clip for fused optimizers
+        (the configs' default) under fp16: they unscale gradients inside their own step, so the plugin
+        never unscales them. Under fp16 (16-mixed) the gradient scaler unscales them first here; its step
+        then sees they are unscaled and still skips steps with inf/NaN gradients. bf16 and fp32 have no
+        scaler. The optimizers stay fused under every precision."""
+        if not gradient_clip_val:
+            return
+        unscale_for_clipping(optimizer, getattr(self.trainer.precision_plugin, "scaler", None))
         params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
         if str(gradient_clip_algorithm) == "value":
             torch.nn.utils.clip_grad_value_(params, gradient_clip_val)
