@@ -13,10 +13,13 @@ from typing import Any
 
 from imdb_lm.atomic import write_text as write_text_atomic
 
-SCHEMA_VERSION = 1
+# Version 2 added the status `pruned` (an Optuna trial stopped by its pruner); a version 1 record is
+# the same record without that status, so both are read.
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.csv"
-STATUSES = ("completed", "failed", "diverged", "interrupted")
+STATUSES = ("completed", "failed", "diverged", "interrupted", "pruned")
 REQUIRED = ("schema_version", "status", "model", "hparams", "splits", "metrics", "timing", "env")
 
 
@@ -38,8 +41,8 @@ def read_metrics(path: str | Path) -> dict[str, Any]:
     if path.is_dir():
         path = path / METRICS_FILE
     record = json.loads(path.read_text(encoding="utf-8"))
-    if record.get("schema_version") != SCHEMA_VERSION:
-        raise ValueError(f"{path}: schema_version {record.get('schema_version')} is not {SCHEMA_VERSION}")
+    if record.get("schema_version") not in READABLE_VERSIONS:
+        raise ValueError(f"{path}: schema_version {record.get('schema_version')} is not one of {READABLE_VERSIONS}")
     missing = [k for k in REQUIRED if k not in record]
     if missing:
         raise ValueError(f"{path}: lacks {missing}")
