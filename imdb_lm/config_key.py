@@ -17,7 +17,7 @@ import json
 from omegaconf import DictConfig, OmegaConf
 
 # Where and how a run is stored or scheduled, not what it trains.
-NOT_IN_KEY = ("paths", "hydra", "resume", "ckpt_path", "skip_completed", "results_dirs")
+NOT_IN_KEY = ("paths", "hydra", "resume", "ckpt_path", "skip_completed", "results_dirs", "optuna_trial")
 LOCATION_REFS = ("${paths.", "${hydra:")
 
 
