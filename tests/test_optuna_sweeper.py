@@ -75,7 +75,7 @@ def test_two_workers_share_one_journal_study(tmp_path, sampler, space, points):
     trials = study(storage, "shared").get_trials()
     assert len(ran) == 6, outs  # no trial lost ...
     assert sorted(r["number"] for r in ran) == sorted(t.number for t in trials) == list(range(6))  # ... or run twice
-    assert {r["pid"] for r in ran} == {r["pid"] for r in ran if r["study"] == "shared"}
+    assert all(r["study"] == "shared" for r in ran)
     assert len({r["pid"] for r in ran}) == 2, "both workers ran trials"
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     by_number = {r["number"]: r for r in ran}
