@@ -4,9 +4,10 @@ Optuna's GridSampler hands trial number n the n-th point whatever other trials h
 finished trials as done (so a worker re-runs a point another worker is running, and every point
 again once all are started), and its tell after the last point raises (`Study.stop` outside
 `optimize`). So the sweeper picks the points itself: the first point, in the grid's seeded order,
-that no trial has finished or is running, enqueued as the next trial's parameters. When two workers
-enqueue the same point at the same moment, the higher trial number gives way (`holder`). No free
-point left: the grid is done.
+that no trial holds (finished, running, or enqueued and waiting), enqueued as the next trial's
+parameters. A trial's point is known from the moment it is enqueued (its `fixed_params`), before
+Optuna stores its params. When two workers enqueue the same point at the same moment, the higher
+trial number gives way (`holder`). No free point left: the grid is done.
 """
 
 from __future__ import annotations
@@ -40,13 +41,13 @@ class SharedGrid:
 
     def _holders(self, trials: Iterable[FrozenTrial]) -> Iterable[tuple[FrozenTrial, Point]]:
         for trial in trials:
-            if trial.state.is_finished() or trial.state == TrialState.RUNNING:
-                point = self.point(trial.params)
+            if trial.state.is_finished() or trial.state in (TrialState.RUNNING, TrialState.WAITING):
+                point = self.point(trial.params) or self.point(trial.system_attrs.get("fixed_params") or {})
                 if point is not None:
                     yield trial, point
 
     def next_free(self, trials: Iterable[FrozenTrial]) -> Point | None:
-        """The first point that no trial has finished or is running (None: the grid is done)."""
+        """The first point that no trial holds (None: the grid is done)."""
         taken = {point for _, point in self._holders(trials)}
         return next((point for point in self.order if point not in taken), None)
 
