@@ -21,11 +21,14 @@ GPU_CHECK_OUT ?= outputs/gpu_check
 
 .PHONY: setup train test test-slow test-all sweep report tensorboard bench gpu-check-prepare gpu-check lint clean
 
+# The last step removes hydra-optuna-sweeper (replaced by hydra_plugins/imdb_lm_optuna): left
+# installed by an older setup, it would register hydra/sweeper=optuna as well.
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_SPEC)
 	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	$(PY) -m pip uninstall --quiet --yes hydra-optuna-sweeper 2>/dev/null || true
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -102,6 +102,12 @@ def _run(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> float | None:
     stability = next((c for c in callbacks if isinstance(c, StabilityCallback)), None)
     interrupt = GracefulInterrupt(run_dir / LAST_CHECKPOINT)
     callbacks += [ResumeState(meta), interrupt]
+    trial_pruned: tuple[type[Exception], ...] = ()  # `except ()` catches nothing: not an Optuna trial
+    if cfg.get("optuna_trial") is not None:  # imported here: only Optuna's jobs pay for importing Optuna
+        from imdb_lm.callbacks.optuna_pruning import OptunaPruning, TrialPruned
+
+        callbacks.append(OptunaPruning.from_config(cfg.optuna_trial))
+        trial_pruned = (TrialPruned,)
     loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]
     if not loggers:  # logger=none: Lightning refuses a learning-rate monitor without a logger
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
@@ -160,6 +166,12 @@ def _run(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> float | None:
         sys.exit(code)
     except UserError:
         raise
+    except trial_pruned as pruned:  # Optuna's pruner stopped it: a result of the search, not a failure
+        if trainer.is_global_zero:
+            best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+            path = write_metrics(run_dir, make_record("pruned", best, {}, {}, error=str(pruned)))
+            print(f"\n{pruned}; results: {path}")
+        return timing.best_val.get("acc")
     except Exception as err:  # a crash mid-run: record it (resume=auto can continue from last.ckpt)
         if trainer.is_global_zero:
             last = run_dir / LAST_CHECKPOINT

@@ -15,7 +15,7 @@ from lightning.pytorch.plugins.precision import MixedPrecision
 
 from imdb_lm.models.classifier import unscale_for_clipping
 from imdb_lm.models.recurrent import RecurrentClassifier
-from tests.conftest import TINY, load_metrics, run_cli, run_dirs
+from tests.helpers import TINY, load_metrics, run_cli, run_dirs
 
 CLIP = 1e-3  # far below these gradients' norm, so every step is clipped to exactly this norm
 LR = 0.5

@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 from imdb_lm.bench.__main__ import overrides as bench_overrides
 from imdb_lm.bench.__main__ import parse_args as bench_args
 from imdb_lm.bench.workload import compose_config
+from imdb_lm.config.overrides import check_train_argv
 from imdb_lm.data.sources import load_source
 from imdb_lm.errors import UserError
 from imdb_lm.gpu_check import deps, prepare, run
@@ -24,8 +25,7 @@ from imdb_lm.gpu_check.merge import merge
 from imdb_lm.gpu_check.report import render
 from imdb_lm.models.pretrained import bundled_path
 from imdb_lm.models.transformer import TransformerClassifier
-from imdb_lm.config.overrides import check_train_argv
-from tests.conftest import ROOT, cli_env
+from tests.helpers import ROOT, cli_env
 
 
 @pytest.fixture(scope="module")

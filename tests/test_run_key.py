@@ -33,6 +33,7 @@ def test_the_key_of_a_fixed_config_is_pinned():
     "callbacks.model_checkpoint.save_last=false", "callbacks.model_checkpoint.dirpath=/elsewhere",
     "paths.cache_dir=/elsewhere", "data.num_workers=2", "data.eval_batch_size=7",
     "results_dirs=[/x]", "skip_completed=true", "compile=true", "model.fused_cpu_gru=false",
+    "+optuna_trial.number=3", "+optuna_trial.study=gru",  # which Optuna trial a job reports to
     # Lightning's usual arguments typed out at their defaults: an unset value is no new run
     "trainer.max_steps=-1", "trainer.accumulate_grad_batches=1", "trainer.limit_train_batches=1.0",
     "trainer.check_val_every_n_epoch=1", "trainer.fast_dev_run=false", "+trainer.benchmark=null",

@@ -56,8 +56,12 @@ def comparison(analysis) -> list[str]:
 
 def stability(analysis) -> list[str]:
     by_family, by_optimizer = analysis.stability_family, analysis.stability_optimizer
+    pruned = int(by_family["pruned"].sum()) if not by_family.empty else 0
+    note = ([f"Optuna's pruner stopped {pruned} run{'s' if pruned != 1 else ''} early on validation accuracy; "
+             f"they are counted apart, not as failures."] if pruned else [])
+    by_family, by_optimizer = by_family[by_family["runs"] > 0], by_optimizer[by_optimizer["runs"] > 0]
     if by_family.empty:
-        return []
+        return note
     parts = [f"{row['failed_share'] * 100:.0f}% of {row['family']} runs ({int(row['failed'])}/{int(row['runs'])})"
              for _, row in by_family.iterrows()]
     majority = f"{analysis.majority * 100:.1f}%" if analysis.majority is not None else "50%"
@@ -67,7 +71,7 @@ def stability(analysis) -> list[str]:
     if worst["failed_share"] > 0:
         sentence += (f" The least stable optimizer was {worst['optimizer']} for {worst['family']} models "
                      f"({worst['failed_share'] * 100:.0f}% of its {int(worst['runs'])} runs failed).")
-    return [sentence]
+    return [sentence, *note]
 
 
 def sensitivity(analysis) -> list[str]:

@@ -90,6 +90,8 @@ def seed_table(frame: pd.DataFrame) -> pd.DataFrame:
 def stability_table(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     out["failed %"] = (out.pop("failed_share") * 100).round(0)
+    if "pruned" in out and not out["pruned"].any():  # no Optuna pruning in these runs
+        out = out.drop(columns="pruned")
     if "lr_scale" in out:
         out["lr_scale"] = [f"x{v:g}" for v in out["lr_scale"]]
     return out

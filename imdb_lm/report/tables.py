@@ -4,7 +4,8 @@ Settings are selected on validation accuracy only (mean over the seeds all setti
 share, so a reseeded setting is not compared with its rivals' single lucky draws); test numbers are
 mean ± std over all seeds of the selected setting. A run "failed" when it did not finish
 (failed/diverged) or its test accuracy is at or below the majority-class share (it learned nothing
-a constant guess would not).
+a constant guess would not). A run an Optuna pruner stopped early (`pruned`) is neither: it is
+counted apart.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ def finished(frame: pd.DataFrame) -> pd.DataFrame:
 def mark_failures(frame: pd.DataFrame, majority: float | None) -> pd.DataFrame:
     frame = frame.copy()
     chance = majority if majority is not None else 0.5
-    frame["failed"] = (frame["status"] != "completed") | frame["test_acc"].isna() | (frame["test_acc"] <= chance + 1e-9)
+    unfinished = (frame["status"] != "completed") | frame["test_acc"].isna() | (frame["test_acc"] <= chance + 1e-9)
+    frame["failed"] = unfinished & (frame["status"] != "pruned")
     return frame
 
 
@@ -100,9 +102,14 @@ def batch_size_effect(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def stability(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """Share of failed runs (did not finish, or at/below the majority class) per group."""
-    return frame.groupby(by).agg(runs=("run_dir", "count"), failed=("failed", "sum"),
-                                 failed_share=("failed", "mean")).reset_index()
+    """Share of failed runs (did not finish, or at/below the majority class) per group. Pruned runs
+    are counted apart: `runs` and the share are over the others."""
+    frame = frame.assign(pruned=frame["status"] == "pruned")
+    frame = frame.assign(judged=~frame["pruned"])
+    out = frame.groupby(by).agg(runs=("judged", "sum"), pruned=("pruned", "sum"),
+                                failed=("failed", "sum")).reset_index()
+    out["failed_share"] = out["failed"] / out["runs"].where(out["runs"] > 0)
+    return out
 
 
 def seed_variance(frame: pd.DataFrame, board: pd.DataFrame) -> pd.DataFrame:

@@ -26,8 +26,11 @@ from imdb_lm.runs.folders import (  # noqa: F401 - the artifact names are used t
 )
 from imdb_lm.runs.key import RESULTS_VERSION, config_key
 
-SCHEMA_VERSION = 1
-STATUSES = ("completed", "failed", "diverged", "interrupted")
+# Version 2 added the status `pruned` (an Optuna trial stopped by its pruner); a version 1 record is
+# the same record without that status, so both are read.
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+STATUSES = ("completed", "failed", "diverged", "interrupted", "pruned")
 REQUIRED = ("schema_version", "status", "model", "hparams", "splits", "metrics", "timing", "env")
 
 
@@ -79,8 +82,8 @@ def read_metrics(path: str | Path) -> dict[str, Any]:
     if path.is_dir():
         path = path / METRICS_FILE
     record = json.loads(path.read_text(encoding="utf-8"))
-    if record.get("schema_version") != SCHEMA_VERSION:
-        raise ValueError(f"{path}: schema_version {record.get('schema_version')} is not {SCHEMA_VERSION}")
+    if record.get("schema_version") not in READABLE_VERSIONS:
+        raise ValueError(f"{path}: schema_version {record.get('schema_version')} is not one of {READABLE_VERSIONS}")
     missing = [k for k in REQUIRED if k not in record]
     if missing:
         raise ValueError(f"{path}: lacks {missing}")
