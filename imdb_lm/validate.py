@@ -13,6 +13,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from imdb_lm.errors import UserError
+from imdb_lm.loggers import check_available as check_loggers
 
 RESUME_CHOICES = (None, "auto")
 
@@ -77,6 +78,8 @@ def validate_config(cfg: DictConfig) -> None:
         if limit is not None and max_length > limit:
             raise UserError(f"data.max_length={max_length} is larger than model.pretrained={pretrained} "
                             f"allows ({limit} positions); set data.max_length<={limit}")
+
+    check_loggers(cfg)  # an optional tracker that is not installed: name its extra
 
     resume, ckpt_path = cfg.get("resume"), cfg.get("ckpt_path")
     if resume not in RESUME_CHOICES:
