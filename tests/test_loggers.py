@@ -20,6 +20,11 @@ from imdb_lm.overrides import check_train_argv
 FINAL = ("hp/val_acc", "hp/test_acc", "hp/fit_seconds", "hp/latency_ms_p50")
 
 
+def needs(extra: str) -> None:
+    """The optional trackers are installed by `make` (EXTRAS); a leaner install skips their tests."""
+    pytest.importorskip(extra, reason=f"{extra} is not installed: pip install 'imdb_lm[{extra}]' (make installs it)")
+
+
 def final_metrics(record: dict) -> dict[str, float]:
     return {"hp/val_acc": record["metrics"]["best_val_acc"], "hp/test_acc": record["metrics"]["test"]["acc"],
             "hp/fit_seconds": record["timing"]["fit_seconds"], "hp/latency_ms_p50": record["timing"]["latency_ms_p50"]}
@@ -35,12 +40,14 @@ def one_run(cwd, cache, *args):
 @pytest.fixture(scope="module")
 def many(tmp_path_factory, cache_dir):
     """logger=many: TensorBoard, CSV and MLflow in one run."""
+    needs("mlflow")
     return one_run(tmp_path_factory.mktemp("many"), cache_dir, "logger=many")
 
 
 @pytest.fixture(scope="module")
 def wandb_run(tmp_path_factory, cache_dir):
     """A list of loggers, W&B among them: offline by its config, no account, no network."""
+    needs("wandb")
     return one_run(tmp_path_factory.mktemp("wandb"), cache_dir, "logger=[csv,wandb]")
 
 
@@ -144,6 +151,7 @@ def test_unknown_logger_in_a_list_names_the_choices():
 def test_concurrent_jobs_share_one_new_mlflow_store(tmp_path):
     """Two processes start on a store that does not exist yet (tables and experiment are created
     once, under the file lock), then log at the same time; every run and point is in the store."""
+    needs("mlflow")
     script = textwrap.dedent(f"""
         import sys
         from imdb_lm.loggers import mlflow_logger
