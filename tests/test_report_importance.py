@@ -89,6 +89,20 @@ def test_single_valued_axes_are_constant_and_an_explicit_lr_is_an_axis():
     assert result.constant["batch_size"] == 32 and "lr" not in result.derived
 
 
+def test_an_axis_that_changes_only_with_another_is_not_separate():
+    # adamw brings weight_decay=0.01: over an optimizer x batch grid, the two cannot be told apart
+    frame = grid(lambda m, o, s, b: 0.8 if o == "adamw" else 0.7, models=("gru",), scales=(1.0,),
+                 optimizers=("adam", "rmsprop"))
+    adamw = frame[frame["optimizer"] == "adam"].assign(optimizer="adamw", val_acc=0.8)
+    frame = pd.concat([frame, adamw], ignore_index=True)
+    frame["weight_decay"] = np.where(frame["optimizer"] == "adamw", 0.01, 0.0)
+    result = family_importance(frame, "recurrent")
+    assert result.axes == ["optimizer", "batch_size"]
+    assert result.derived["weight_decay"] == ["optimizer"]
+    assert "weight_decay (changes only with optimizer)" in summary(result)
+    assert result.shares["optimizer"] == pytest.approx(1.0)
+
+
 @pytest.mark.parametrize(("accuracies", "note"), [
     ([0.7, 0.7, 0.7], "every setting reached the same validation accuracy"),
     ([0.6, 0.8], "only 2 settings; importance needs at least 3"),

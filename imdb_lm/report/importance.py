@@ -17,7 +17,9 @@ of every axis, computed on the settings themselves instead of on a fitted random
   BINS quantile bins;
 - an axis that takes one value is listed as constant; the actual learning rate, when it is each
   model's recipe rate x lr_scale (the optimizer configs' rule), is not a separate axis: it is
-  listed as following from model, optimizer and lr_scale.
+  listed as following from model, optimizer and lr_scale; nor is an axis whose value changes only
+  with an earlier one (weight_decay with optimizer, when adamw brings its own): the runs cannot
+  tell their effects apart, and the earlier axis carries both.
 """
 
 from __future__ import annotations
@@ -86,9 +88,22 @@ def select_axes(rows: pd.DataFrame) -> tuple[list[str], dict[str, object], dict[
                 constant[axis] = values.iloc[0]
         elif axis == "lr" and recipe_lr:
             derived[axis] = [a for a in ("model", "optimizer", "lr_scale") if a in axes]
+        elif source := _set_with(rows, values, axes):
+            derived[axis] = [source]
         else:
             axes.append(axis)
     return axes, constant, derived
+
+
+def _set_with(rows: pd.DataFrame, values: pd.Series, axes: list[str]) -> str | None:
+    """The earlier axis that fixes this one's value (weight_decay=0.01 comes with optimizer=adamw),
+    if any: then the runs cannot tell their effects apart. Only an axis whose levels repeat counts
+    (each run on its own level, as a continuous search axis, fixes everything trivially)."""
+    for axis in axes:
+        levels = _values(rows[axis])
+        if levels.nunique() < len(rows) and values.groupby(levels).nunique().max() <= 1:
+            return axis
+    return None
 
 
 def level_codes(series: pd.Series) -> tuple[pd.Series, list]:
@@ -149,6 +164,8 @@ def family_importance(frame: pd.DataFrame, family: str) -> Importance:
         if result.shares and len(cells) < 2 * effects:
             result.caution = (f"only {len(cells)} settings for {effects} fitted effects (grand mean and "
                               "levels): the shares are rough")
+            if len(cells) <= effects:  # the additive model fits every setting: no residual left
+                result.caution += ", and interactions and noise cannot be told from main effects"
     return result
 
 
@@ -185,7 +202,8 @@ def summary(result: Importance) -> str:
     constant = {k: v for k, v in result.constant.items() if k in AXES}  # the model's own options: its config
     if constant:
         text += " Constant: " + ", ".join(f"{k}={_label(v)}" for k, v in constant.items()) + "."
-    if result.derived:  # only lr: each model's recipe rate for the optimizer x lr_scale
+    if result.derived:
         text += " Not a separate axis: " + ", ".join(
-            f"{k} (the recipe rate x lr_scale: follows from {', '.join(v)})" for k, v in result.derived.items()) + "."
+            f"{k} (the recipe rate x lr_scale: follows from {', '.join(v)})" if k == "lr"
+            else f"{k} (changes only with {v[0]})" for k, v in result.derived.items()) + "."
     return text
