@@ -69,15 +69,29 @@ def mlflow_logger(tracking_uri: str, experiment_name: str, run_dir: str, artifac
     if database is not None:
         database.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(database) + ".lock"):
-            client = MlflowClient(tracking_uri)
-            experiment = client.get_experiment_by_name(experiment_name)
-            if experiment is None or experiment.lifecycle_stage == "deleted":
-                client.create_experiment(experiment_name, artifact_location=artifact_location)
+            _ensure_experiment(MlflowClient(tracking_uri), experiment_name, artifact_location)
+    else:  # a tracking server creates the tables itself; only the experiment may race
+        _ensure_experiment(MlflowClient(tracking_uri), experiment_name, artifact_location)
     run = Path(run_dir)
     kwargs.setdefault("run_name", f"{run.parent.name}/{run.name}")  # sweep stamp (or `runs`) / job
     tags = {"run_dir": str(run.resolve()), **(kwargs.pop("tags", None) or {})}
     return MLFlowLogger(tracking_uri=tracking_uri, experiment_name=experiment_name, tags=tags,
                         artifact_location=artifact_location, **kwargs)
+
+
+def _ensure_experiment(client, name: str, artifact_location: str | None) -> None:
+    from mlflow.exceptions import MlflowException
+
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None and experiment.lifecycle_stage == "deleted":
+        raise UserError(f"logger.mlflow.experiment_name={name} is a deleted experiment of {client.tracking_uri}; "
+                        f"restore it (mlflow experiments restore) or choose another name")
+    if experiment is None:
+        try:
+            client.create_experiment(name, artifact_location=artifact_location)
+        except MlflowException:  # another job created it first
+            if client.get_experiment_by_name(name) is None:
+                raise
 
 
 def sqlite_path(uri: str) -> Path | None:

@@ -175,3 +175,11 @@ def test_concurrent_jobs_share_one_new_mlflow_store(tmp_path):
     for run in runs:
         assert run.info.status == "FINISHED"
         assert len(client.get_metric_history(run.info.run_id, "val/acc")) == 20
+    # a deleted experiment of that name: one line with the fix, instead of MLflow's refusal mid-run
+    from imdb_lm.loggers import mlflow_logger
+
+    client.delete_experiment(client.get_experiment_by_name("sweep").experiment_id)
+    with pytest.raises(UserError, match=r"^logger.mlflow.experiment_name=sweep is a deleted experiment of .*; "
+                                        r"restore it \(mlflow experiments restore\) or choose another name$"):
+        mlflow_logger(tracking_uri=f"sqlite:///{tmp_path}/outputs/mlflow.db", experiment_name="sweep",
+                      run_dir=str(tmp_path / "multirun" / "2_gru"))
