@@ -4,7 +4,8 @@ VENV ?= .venv
 # Installed before the package so that its `torch>=2.4` range is already satisfied.
 # Override for another build, e.g. make train TORCH_SPEC="torch==2.13.0 --index-url ...".
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev,sweep,bench
+# mlflow, wandb: the optional trackers, so that `make test` tests them (~200 MB, ~30 s more to install).
+EXTRAS ?= dev,sweep,bench,mlflow,wandb
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ARGS ?=

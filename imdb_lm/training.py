@@ -27,6 +27,7 @@ from imdb_lm.config.validate import validate_config
 from imdb_lm.data.splits import RULE as SPLIT_RULE
 from imdb_lm.errors import UserError
 from imdb_lm.evaluation.error_analysis import write_analysis
+from imdb_lm.loggers import log_final, where_to_look
 from imdb_lm.memory import keep_freed_memory
 from imdb_lm.models.build import build_model, model_arguments
 from imdb_lm.runs.environment import env_record
@@ -196,14 +197,12 @@ def _run(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> float | None:
     record = make_record("diverged" if diverged else "completed", checkpoint, test, latency,
                          error=stability.reason if stability and stability.diverged else None)
     path = write_metrics(run_dir, record)
-    for logger in trainer.loggers:
-        logger.log_hyperparams(hparams, {"hp/val_acc": record["metrics"]["best_val_acc"] or 0.0,
+    log_final(trainer.loggers, hparams, {"hp/val_acc": record["metrics"]["best_val_acc"] or 0.0,
                                          "hp/test_acc": test.get("acc", 0.0),
                                          "hp/fit_seconds": record["timing"]["fit_seconds"] or 0.0,
-                                         "hp/latency_ms_p50": latency["latency_ms_p50"]})
-        logger.finalize("success")
-    print(f"\nresults: {path}  status: {record['status']}\ntest accuracy: {test.get('acc', float('nan')):.4f}  "
-          f"best val accuracy: {record['metrics']['best_val_acc'] or float('nan'):.4f}  "
-          f"fit: {record['timing']['fit_seconds']:.0f}s\n"
-          f"tensorboard: tensorboard --logdir {run_dir}")
+                                         "hp/latency_ms_p50": latency["latency_ms_p50"]}, trainer.global_step)
+    print("\n".join([f"\nresults: {path}  status: {record['status']}\ntest accuracy: "
+                     f"{test.get('acc', float('nan')):.4f}  best val accuracy: "
+                     f"{record['metrics']['best_val_acc'] or float('nan'):.4f}  "
+                     f"fit: {record['timing']['fit_seconds']:.0f}s", *where_to_look(trainer.loggers)]))
     return record["metrics"]["best_val_acc"]

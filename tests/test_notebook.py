@@ -24,4 +24,4 @@ def test_compare_notebook_executes(tmp_path_factory, cache_dir, monkeypatch):
     assert f"{JOBS} runs from" in text
     assert "transformer" in text and "gru" in text
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) == 5
+    assert len(images) == 7  # five figures, then one parallel-coordinates figure per family

@@ -136,14 +136,52 @@ def test_interpretability_scores_the_two_compared_runs_on_the_same_reviews(sweep
 
 def test_figures_exist_and_html_is_self_contained(report):
     figures = sorted(p.name for p in (report / "figures").glob("*.png"))
-    assert figures == ["batch_size.png", "learning_curves.png", "pareto.png", "sensitivity.png", "stability.png"]
+    assert figures == ["batch_size.png", "learning_curves.png", "parallel_recurrent.png", "parallel_transformer.png",
+                       "pareto.png", "sensitivity.png", "stability.png"]
     assert all((report / "figures" / f).stat().st_size > 5000 for f in figures)
     page = (report / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 5
+    assert page.count("data:image/png;base64,") == 7
     assert 'src="figures' not in page and "<link" not in page
     for heading in ("Findings", "Leaderboard", "Sensitivity to optimizer", "Sensitivity to batch size",
-                    "Accuracy against training time", "Learning curves", "Stability"):
+                    "Accuracy against training time", "Learning curves", "Stability",
+                    "Hyperparameters: parallel coordinates and importance per family"):
         assert heading in page
+
+
+def test_parallel_coordinates_and_importance_per_family(sweep, report):
+    text = (report / "report.md").read_text()
+    page = (report / "report.html").read_text()
+    for family in ("recurrent", "transformer"):
+        assert f"![parallel_{family}](figures/parallel_{family}.png)" in text
+        assert f'alt="parallel_{family}"' in page
+    # The GRU grid, optimizer x batch size (complete; the reseeded setting averaged over its seeds),
+    # decomposed by hand: a main effect is each level's mean minus the grand mean.
+    cells: dict[tuple, list[float]] = {}
+    for r in records(sweep).values():
+        if r["hparams"]["model"] == "gru":
+            cells.setdefault((r["hparams"]["optimizer"], r["hparams"]["batch_size"]), []).append(r["metrics"]["best_val_acc"])
+    means = {k: sum(v) / len(v) for k, v in cells.items()}
+    assert len(means) == 4
+    grand = sum(means.values()) / 4
+    total = sum((m - grand) ** 2 for m in means.values()) / 4
+
+    def main_effect(axis: int) -> float:  # variance of the level means around the grand mean
+        levels = sorted({k[axis] for k in means})
+        level_means = [sum(m for k, m in means.items() if k[axis] == level) / 2 for level in levels]
+        return sum((m - grand) ** 2 for m in level_means) / len(levels)
+
+    effect = [main_effect(0), main_effect(1)]
+    assert "5 runs, 4 settings over optimizer, batch_size (2 x 2: a complete grid)" in text
+    if total < 1e-10:
+        assert "No importance: every setting reached the same validation accuracy." in text
+    else:
+        assert float(_cells(text, "| optimizer | 2 | adam, sgd |")[3]) == pytest.approx(round(effect[0] / total * 100, 1))
+        assert float(_cells(text, "| batch_size | 2 | 16, 32 |")[3]) == pytest.approx(round(effect[1] / total * 100, 1))
+        rest = (total - effect[0] - effect[1]) / total * 100
+        assert float(_cells(text, "| interactions and noise |")[3]) == pytest.approx(round(rest, 1))
+    # the transformer ran at batch 16 only (constant), two optimizers: too few settings to split
+    assert "Constant: model=transformer, lr_scale=1, batch_size=16" in text
+    assert "No importance: only 2 settings; importance needs at least 3." in text
 
 
 @pytest.fixture(scope="module")

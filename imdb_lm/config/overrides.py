@@ -44,6 +44,7 @@ def check_group_choices(overrides) -> None:
             continue
         values = (list(override.sweep_string_iterator()) if override.is_sweep_override()
                   else [override.value()])
+        values = [v for value in values for v in (value if isinstance(value, list) else [value])]  # logger=[a,b]
         for value in values:
             if isinstance(value, str) and value != "null" and not (CONF_DIR / group / f"{value}.yaml").is_file():
                 raise UserError(f"{group}={value}: no such {group}; choose one of "
@@ -77,6 +78,7 @@ def check_train_argv(argv: list[str]) -> list[str] | None:
     from omegaconf.errors import OmegaConfBaseException
 
     from imdb_lm.config.validate import validate_config
+    from imdb_lm.loggers import check_sweep as check_sweep_loggers
 
     args = [a for a in argv if a not in MULTIRUN_FLAGS]
     try:
@@ -85,6 +87,7 @@ def check_train_argv(argv: list[str]) -> list[str] | None:
         raise UserError(f"cannot parse the overrides: {one_line(err)}") from None
     check_group_choices(parsed)
     if len(args) != len(argv) or any(o.is_sweep_override() for o in parsed):
+        check_sweep_loggers(parsed, compose_train)  # before Hydra makes the sweep folder
         return argv  # a sweep: each job is checked by train.run
     try:
         cfg = compose_train([a for a in args if not a.lstrip("+~").startswith("hydra")], with_hydra=True)

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from imdb_lm.data.options import check_data_options
 from imdb_lm.errors import UserError
+from imdb_lm.loggers import check_available as check_loggers
 from imdb_lm.models.options import check_training_options
 
 RESUME_CHOICES = (None, "auto")
@@ -76,6 +77,8 @@ def validate_config(cfg: DictConfig) -> None:
         if limit is not None and max_length > limit:
             raise UserError(f"data.max_length={max_length} is larger than model.pretrained={pretrained} "
                             f"allows ({limit} positions); set data.max_length<={limit}")
+
+    check_loggers(cfg)  # an optional tracker that is not installed: name its extra
 
     resume, ckpt_path = cfg.get("resume"), cfg.get("ckpt_path")
     if resume not in RESUME_CHOICES:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from imdb_lm.report import collect, interpretability, tables
+from imdb_lm.report.importance import Importance, importance
 from imdb_lm.report.statistics import PairedDifference
 
 
@@ -31,6 +32,7 @@ class Analysis:
     interpretability: pd.DataFrame = field(default_factory=pd.DataFrame)
     interpretability_difference: PairedDifference | None = None  # IG gain over random: RNN - transformer
     explain_page: Path | None = None
+    importance: dict[str, Importance] = field(default_factory=dict)  # per family (report/importance.py)
 
 
 def analyze(dirs: list[str | Path], resamples: int = 10_000, seed: int = 0) -> Analysis:
@@ -55,6 +57,6 @@ def analyze(dirs: list[str | Path], resamples: int = 10_000, seed: int = 0) -> A
         seed_variance=tables.seed_variance(runs, board),
         histories=collect.histories(list(board["best_run"])) if not board.empty else {},
         device=devices.mode().iloc[0] if not devices.empty else "unknown device",
-        sources=[str(d) for d in dirs])
+        sources=[str(d) for d in dirs], importance=importance(runs))
     interpretability.attach(analysis, resamples, seed)
     return analysis

@@ -86,6 +86,9 @@ def _row(record: dict) -> dict:
         "batch_size": hp.get("batch_size"), "max_length": hp.get("max_length"),
         "max_epochs": hp.get("max_epochs"), "scheduler": hp.get("scheduler"),
         "train_limit": hp.get("train_limit"), "seed": record.get("seed", hp.get("seed")),
+        # more axes a sweep may vary (report/importance.py): regularisation, truncation, model shape
+        "weight_decay": hp.get("weight_decay"), "truncation": hp.get("truncation"),
+        **{k: v for k, v in hp.items() if k.startswith("model.")},
         "params": params.get("total"), "trainable_params": params.get("trainable"),
         "val_acc": metrics.get("best_val_acc"), "best_epoch": metrics.get("best_epoch"),
         "test_acc": test.get("acc"), "test_f1": test.get("f1"), "test_auroc": test.get("auroc"),

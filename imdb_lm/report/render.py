@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from imdb_lm.atomic import write_text
-from imdb_lm.report import findings, plots
+from imdb_lm.report import findings, importance, parallel, plots, tables
 from imdb_lm.report.analysis import Analysis
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
@@ -122,6 +122,23 @@ def interpretability_blocks(analysis: Analysis) -> list[tuple[str, object]]:
     return out
 
 
+def hyperparameter_blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[str, object]]:
+    """Per family: the parallel-coordinates figure and the importance of each varied hyperparameter."""
+    if not analysis.importance:
+        return []
+    out: list[tuple[str, object]] = [
+        ("h2", "Hyperparameters: parallel coordinates and importance per family"),
+        ("note", f"Importance: {importance.METHOD}. Computed from the run records alone (report/importance.py); "
+                 "on a complete grid the shares are exact, an incomplete one is fitted by least squares.")]
+    for family, result in analysis.importance.items():
+        out += [("h3", tables.FAMILY_LABEL.get(family, family)), ("figure", figures.get(f"parallel_{family}")),
+                ("p", importance.summary(result))]
+        out.append(("table", importance.table(result)) if result.shares else ("note", f"No importance: {result.note}."))
+        if result.caution:
+            out.append(("note", f"Caution: {result.caution}."))
+    return out
+
+
 def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[str, object]]:
     runs = analysis.runs
     statuses = ", ".join(f"{n} {s}" for s, n in runs["status"].value_counts().items())
@@ -150,6 +167,7 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
     for model, table in analysis.sensitivity.items():
         if not table.empty:
             out += [("h3", f"{model}: mean test accuracy %"), ("table", _percent_frame(table))]
+    out += hyperparameter_blocks(analysis, figures)
     out += [("h2", "Sensitivity to batch size"), ("figure", figures.get("batch_size")),
             ("table", batch_table(analysis.batch_size)),
             ("h2", "Accuracy against training time and inference latency"), ("figure", figures.get("pareto")),
@@ -240,6 +258,8 @@ def make_figures(analysis: Analysis, fig_dir: Path) -> dict[str, Path | None]:
         "pareto": plots.pareto_plot(analysis.runs, fig_dir / "pareto.png"),
         "learning_curves": plots.learning_curves(best_runs, analysis.histories, fig_dir / "learning_curves.png"),
         "stability": plots.stability_plot(analysis.stability_optimizer_lr, fig_dir / "stability.png"),
+        **{f"parallel_{family}": parallel.parallel_coordinates(analysis.runs, result, fig_dir / f"parallel_{family}.png")
+           for family, result in analysis.importance.items()},
     }
 
 
