@@ -142,7 +142,10 @@ def load(source: str):
     except Exception as err:  # a compiler error, no ninja, a read-only cache: nn.GRU still works
         text = str(err) or type(err).__name__
         try:
-            write_text(marker, f"{compiler.banner}\n{text}\n")
+            if marker.exists():  # a concurrent job built and failed first, and this one then failed to load it
+                text = marker.read_text()
+            else:
+                write_text(marker, f"{compiler.banner}\n{text}\n")
             retry = f"remembered in {marker}; delete it to retry"
         except OSError:
             retry = "not remembered: the build folder is not writable"
