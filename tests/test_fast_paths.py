@@ -179,69 +179,6 @@ def test_frozen_compiled_inference_gives_the_eager_logits(family, minilm):
         torch.testing.assert_close(got, want, atol=1e-3, rtol=1e-2)
 
 
-def gru_pair(num_layers: int, bidirectional: bool, seed: int = 4):
-    """The same GRU model twice: through the fused CPU kernel, and through nn.GRU."""
-    import copy
-
-    torch.manual_seed(seed)
-    fused = RecurrentClassifier(80, cell="gru", embedding_dim=16, hidden_size=12, num_layers=num_layers,
-                                bidirectional=bidirectional).eval()
-    plain = copy.deepcopy(fused)
-    plain.fused_cpu_gru = False
-    return fused, plain
-
-
-def loss_and_grads(model, batch, precision="32-true"):
-    with autocast(precision, torch.device("cpu")):
-        logits = model(*batch).float()
-    loss = logits.square().sum()
-    return logits.detach(), torch.autograd.grad(loss, list(model.parameters()))
-
-
-@pytest.mark.parametrize("num_layers,bidirectional", [(1, True), (2, True), (2, False)])
-def test_fused_cpu_gru_equals_nn_gru_forward_and_backward(num_layers, bidirectional):
-    """The fused kernel is the same function as nn.GRU with the same weights: logits and every
-    parameter's gradient, on a batch with reviews of 1 token, full length and in between."""
-    from imdb_lm.models import fused_gru
-
-    assert fused_gru.extension() is not None, "the C++ kernel did not build here"
-    fused, plain = gru_pair(num_layers, bidirectional)
-    batch = padded_batch([17, 1, 9, 17, 4], vocab=80)
-    logits, grads = loss_and_grads(fused, batch)
-    want_logits, want_grads = loss_and_grads(plain, batch)
-    torch.testing.assert_close(logits, want_logits, atol=1e-5, rtol=1e-5)
-    for (name, _), got, want in zip(fused.named_parameters(), grads, want_grads, strict=True):
-        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4, msg=name)
-
-
-def test_fused_cpu_gru_in_bf16_is_as_accurate_as_torch_autocast():
-    """Under bf16 autocast the kernel runs its products in bf16 as autocast does: its gradients are
-    no further from the fp32 ones than nn.GRU's own under autocast (and within a few percent)."""
-    fused, plain = gru_pair(2, True, seed=5)
-    batch = padded_batch([30, 25, 1, 7, 30, 12], vocab=80, seed=1)
-    want_logits, truth = loss_and_grads(plain, batch)
-
-    def errors(model):
-        logits, grads = loss_and_grads(model, batch, "bf16-mixed")
-        rel = [float((g - t).norm() / t.norm()) for g, t in zip(grads, truth, strict=True) if t.norm() > 0]
-        return float((logits - want_logits).abs().max()), max(rel)
-
-    fused_logit_err, fused_grad_err = errors(fused)
-    torch_logit_err, torch_grad_err = errors(plain)
-    assert fused_logit_err < 0.02 and fused_grad_err < 0.1
-    assert fused_grad_err < 1.5 * torch_grad_err + 0.01
-
-
-def test_fused_cpu_gru_propagates_nan():
-    """A blown-up weight must surface as NaN logits (the divergence check relies on it), not be
-    clamped away by the kernel's exp."""
-    fused, _ = gru_pair(1, True)
-    with torch.no_grad():
-        fused.forward_layers[0].weight_hh_l0[0, 0] = float("nan")
-        logits = fused(*padded_batch([5, 3], vocab=80))
-    assert torch.isnan(logits).all()
-
-
 def test_cpu_dropout_keeps_each_value_with_probability_1_minus_p():
     from imdb_lm.models.dropout import Dropout
 

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import ROOT, TINY, cli_env, load_metrics, run_cli, run_dirs
+from imdb_lm.overrides import check_train_argv
 
 from imdb_lm.errors import UserError
-from imdb_lm.overrides import check_train_argv
 
 FINAL = ("hp/val_acc", "hp/test_acc", "hp/fit_seconds", "hp/latency_ms_p50")
 

@@ -8,13 +8,11 @@ products (input projections, recurrent weight gradient) to single matrix multipl
 
 It computes exactly what `nn.GRU` computes with the same weights (tests hold it to the module's
 outputs and gradients), is built on first use with the machine's C++ compiler and cached, and
-falls back to `nn.GRU` with one warning where no compiler is available.
+falls back to `nn.GRU` with one warning where it is not built (fused_gru_build says when and why).
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
 import os
 import threading
 from importlib import resources
@@ -22,7 +20,8 @@ from importlib import resources
 import torch
 from torch import nn
 
-log = logging.getLogger(__name__)
+from imdb_lm.models import fused_gru_build
+
 DISABLE_ENV = "IMDB_LM_FUSED_GRU"  # set to 0 to force nn.GRU everywhere
 _lock = threading.Lock()
 _state: dict = {}
@@ -33,28 +32,20 @@ def _source() -> str:
 
 
 def extension():
-    """The compiled kernel module, or None where it cannot be built (reported once)."""
+    """The compiled kernel module, or None where it is not built (reported once per process)."""
     if os.environ.get(DISABLE_ENV, "1") == "0":
         return None
     with _lock:
         if "module" not in _state:
-            _state["module"] = _build()
+            _state["module"], _state["reason"] = fused_gru_build.load(_source())
         return _state["module"]
 
 
-def _build():
-    source = _source()
-    # The name carries the source's hash: a changed kernel is rebuilt, never mixed with an old build.
-    name = f"imdb_lm_fused_gru_{hashlib.sha256(source.encode()).hexdigest()[:12]}"
-    try:
-        from torch.utils.cpp_extension import load_inline
-
-        return load_inline(name, cpp_sources=[source], extra_cflags=["-O3", "-fno-trapping-math", "-fopenmp"],
-                           extra_ldflags=["-fopenmp"], verbose=False)
-    except Exception as err:  # no compiler, no ninja, a read-only cache: nn.GRU still works
-        first = (str(err).strip().splitlines() or [type(err).__name__])[-1]
-        log.warning("fused CPU GRU kernel unavailable (%s); using nn.GRU, which is slower on CPU", first)
-        return None
+def unavailable_reason() -> str | None:
+    """Why `extension()` is None (one line), or None while it is available."""
+    if os.environ.get(DISABLE_ENV, "1") == "0":
+        return f"disabled by {DISABLE_ENV}=0"
+    return None if extension() is not None else _state["reason"]
 
 
 def usable(x: torch.Tensor) -> bool:

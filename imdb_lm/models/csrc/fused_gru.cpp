@@ -24,11 +24,25 @@
 #include <cstring>
 #include <vector>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define IMDB_LM_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#if defined(_OPENMP) && defined(__clang__)
+// clang's OpenMP runtime (libomp) is not the one torch uses (GNU libgomp), so torch.set_num_threads
+// does not reach it: every entry point hands it torch's thread count.
+#define IMDB_LM_SYNC_THREADS() omp_set_num_threads(at::get_num_threads())
 #else
-#define IMDB_LM_CLONES
+#define IMDB_LM_SYNC_THREADS()
 #endif
+
+// The row functions are compiled for three x86-64 instruction sets and the best one the CPU has is
+// picked once, at the first call: x86-64-v4's AVX-512 (whose 16-bit integer operations vectorize the
+// bf16 rounding), x86-64-v3's AVX2 + FMA, and the baseline. Done with `target` attributes and
+// __builtin_cpu_supports, which GCC >= 9 and clang >= 14 both have, rather than GCC 12's
+// target_clones("arch=x86-64-v4"), which GCC 11 and clang cannot dispatch. Other compilers and
+// targets build the baseline only.
+#if defined(__x86_64__) && (defined(__clang__) ? __clang_major__ >= 14 : (defined(__GNUC__) && __GNUC__ >= 9))
+#define IMDB_LM_ISA_DISPATCH 1
+#endif
+#define IMDB_LM_V4 "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma"
+#define IMDB_LM_V3 "avx2,fma"
 #define IMDB_LM_INLINE inline __attribute__((always_inline))
 
 namespace {
@@ -138,23 +152,75 @@ IMDB_LM_INLINE void backward_row(float* __restrict__ dh_direct, const M* __restr
   }
 }
 
-// The row functions, compiled for several instruction sets (picked when the library loads).
-#define IMDB_LM_ROWS(M)                                                                                    \
-  IMDB_LM_CLONES void forward_train(const M* gi, const M* gh, const float* b, float* h, M* hm, float* out, \
-                                    M* out_m, float* rz, float* n, float* ghn, int64_t H) {                \
-    forward_row<M, true>(gi, gh, b, h, hm, out, out_m, rz, n, ghn, H);                                     \
-  }                                                                                                        \
-  IMDB_LM_CLONES void forward_infer(const M* gi, const M* gh, const float* b, float* h, M* hm, float* out, \
-                                    M* out_m, float* rz, float* n, float* ghn, int64_t H) {                \
-    forward_row<M, false>(gi, gh, b, h, hm, out, out_m, rz, n, ghn, H);                                    \
-  }                                                                                                        \
-  IMDB_LM_CLONES void backward_step(float* dd, const M* dp, const float* go, const float* rz, const float* n, \
-                                    const float* ghn, const float* hp, M* dgi, M* dgh_prev, M* ds, float* db, \
-                                    int64_t H) {                                                            \
-    backward_row<M>(dd, dp, go, rz, n, ghn, hp, dgi, dgh_prev, ds, db, H);                                  \
+// The row functions of one instruction set, as function templates over the product dtype M.
+#define IMDB_LM_ROWS(ISA, ATTR)                                                                               \
+  template <typename M>                                                                                       \
+  ATTR void forward_train_##ISA(const M* gi, const M* gh, const float* b, float* h, M* hm, float* out,         \
+                                M* out_m, float* rz, float* n, float* ghn, int64_t H) {                        \
+    forward_row<M, true>(gi, gh, b, h, hm, out, out_m, rz, n, ghn, H);                                          \
+  }                                                                                                           \
+  template <typename M>                                                                                       \
+  ATTR void forward_infer_##ISA(const M* gi, const M* gh, const float* b, float* h, M* hm, float* out,         \
+                                M* out_m, float* rz, float* n, float* ghn, int64_t H) {                        \
+    forward_row<M, false>(gi, gh, b, h, hm, out, out_m, rz, n, ghn, H);                                         \
+  }                                                                                                           \
+  template <typename M>                                                                                       \
+  ATTR void backward_step_##ISA(float* dd, const M* dp, const float* go, const float* rz, const float* n,      \
+                                const float* ghn, const float* hp, M* dgi, M* dgh_prev, M* ds, float* db,      \
+                                int64_t H) {                                                                  \
+    backward_row<M>(dd, dp, go, rz, n, ghn, hp, dgi, dgh_prev, ds, db, H);                                     \
   }
-IMDB_LM_ROWS(float)
-IMDB_LM_ROWS(uint16_t)
+IMDB_LM_ROWS(baseline, )
+#ifdef IMDB_LM_ISA_DISPATCH
+IMDB_LM_ROWS(v3, __attribute__((target(IMDB_LM_V3))))
+IMDB_LM_ROWS(v4, __attribute__((target(IMDB_LM_V4))))
+#endif
+
+// The instruction set the row functions run with on this CPU (the best one compiled in).
+enum class Isa { baseline, v3, v4 };
+
+Isa detect_isa() {
+#ifdef IMDB_LM_ISA_DISPATCH
+  __builtin_cpu_init();
+  const bool v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
+    return Isa::v4;
+  }
+  if (v3) return Isa::v3;
+#endif
+  return Isa::baseline;
+}
+
+Isa isa() {
+  static const Isa chosen = detect_isa();
+  return chosen;
+}
+
+template <typename M>
+struct Rows {
+  void (*forward_train)(const M*, const M*, const float*, float*, M*, float*, M*, float*, float*, float*, int64_t);
+  void (*forward_infer)(const M*, const M*, const float*, float*, M*, float*, M*, float*, float*, float*, int64_t);
+  void (*backward_step)(float*, const M*, const float*, const float*, const float*, const float*, const float*, M*,
+                        M*, M*, float*, int64_t);
+};
+
+template <typename M>
+Rows<M> rows() {
+#ifdef IMDB_LM_ISA_DISPATCH
+  if (isa() == Isa::v4) return {forward_train_v4<M>, forward_infer_v4<M>, backward_step_v4<M>};
+  if (isa() == Isa::v3) return {forward_train_v3<M>, forward_infer_v3<M>, backward_step_v3<M>};
+#endif
+  return {forward_train_baseline<M>, forward_infer_baseline<M>, backward_step_baseline<M>};
+}
+
+const char* isa_name() {
+  switch (isa()) {
+    case Isa::v4: return "x86-64-v4";
+    case Isa::v3: return "x86-64-v3";
+    default: return "baseline";
+  }
+}
 
 template <typename M>
 M* ptr(const at::Tensor& t) {
@@ -191,6 +257,7 @@ std::vector<at::Tensor> forward_impl(const at::Tensor& gi, const at::Tensor& w_t
   M *hm_p = ptr<M>(hm), *om_p = ptr<M>(out_m);
   float *out_p = out.data_ptr<float>(), *h_p = h.data_ptr<float>();
   float *rz_p = ptr<float>(rz), *n_p = ptr<float>(nn), *ghn_p = ptr<float>(ghn);
+  const Rows<M> f = rows<M>();
   for (int64_t t = 0; t < T; ++t) {
     at::bmm_out(gh, hm, w_t);
     at::parallel_for(0, D * B, kRowsPerTask, [&](int64_t begin, int64_t end) {
@@ -198,10 +265,10 @@ std::vector<at::Tensor> forward_impl(const at::Tensor& gi, const at::Tensor& w_t
         const int64_t d = row / B, i = row % B, at = (i * T + position(d, t, len[i])) * D + d;  // [i, pos, d]
         const M *g = gi_p + at * 3 * H, *gh_row = gh_p + row * 3 * H;
         if (save) {
-          forward_train(g, gh_row, b_p + d * 3 * H, h_p + row * H, hm_p + row * H, out_p + at * H,
+          f.forward_train(g, gh_row, b_p + d * 3 * H, h_p + row * H, hm_p + row * H, out_p + at * H,
                         om_p + at * H, rz_p + at * 2 * H, n_p + at * H, ghn_p + at * H, H);
         } else {
-          forward_infer(g, gh_row, b_p + d * 3 * H, h_p + row * H, hm_p + row * H, out_p + at * H,
+          f.forward_infer(g, gh_row, b_p + d * 3 * H, h_p + row * H, hm_p + row * H, out_p + at * H,
                         nullptr, nullptr, nullptr, nullptr, H);
         }
       }
@@ -229,6 +296,7 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& grad_out, const at::Tens
   const float *rz_p = rz.data_ptr<float>(), *n_p = nn.data_ptr<float>(), *ghn_p = ghn.data_ptr<float>();
   M *dgi_p = ptr<M>(dgi), *dgh_p = ptr<M>(dgh), *ds_p = ptr<M>(dgh_step), *dp_p = ptr<M>(dh_product);
   float *dd_p = dh_direct.data_ptr<float>(), *db_p = db.data_ptr<float>();
+  const Rows<M> f = rows<M>();
   for (int64_t d = 0; d < D; ++d) {  // the last step's output feeds no later step
     for (int64_t i = 0; i < B; ++i) {
       M* last = dgh_p + ((i * T + position(d, T - 1, len[i])) * D + d) * 3 * H;
@@ -242,7 +310,7 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& grad_out, const at::Tens
       for (int64_t i = 0; i < B; ++i) {
         const int64_t row = d * B + i, at = (i * T + position(d, t, len[i])) * D + d;
         const int64_t prev = t > 0 ? (i * T + position(d, t - 1, len[i])) * D + d : -1;
-        backward_step(dd_p + row * H, dp_p + row * H, go_p + at * H, rz_p + at * 2 * H, n_p + at * H,
+        f.backward_step(dd_p + row * H, dp_p + row * H, go_p + at * H, rz_p + at * 2 * H, n_p + at * H,
                       ghn_p + at * H, prev >= 0 ? out_p + prev * H : zeros.data_ptr<float>(), dgi_p + at * 3 * H,
                       prev >= 0 ? dgh_p + prev * 3 * H : nullptr, ds_p + row * 3 * H, db_p + d * 3 * H, H);
       }
@@ -266,6 +334,7 @@ void check_lengths(const at::Tensor& lengths, int64_t B, int64_t T) {
 // Returns out [B, T, D, H] (float32) and, when `save`, out_m (out in the product dtype), rz
 // [B, T, D, 2H], n [B, T, D, H] and ghn [B, T, D, H] (W_hn h + b_hn), the last three float32.
 std::vector<at::Tensor> gru_forward(at::Tensor gi, at::Tensor w_t, at::Tensor b_hh, at::Tensor lengths, bool save) {
+  IMDB_LM_SYNC_THREADS();
   const auto dtype = gi.scalar_type();
   TORCH_CHECK(dtype == at::kFloat || dtype == at::kBFloat16, "fused_gru: gi must be float32 or bfloat16");
   check(gi, "gi", 4, dtype);
@@ -287,6 +356,7 @@ std::vector<at::Tensor> gru_forward(at::Tensor gi, at::Tensor w_t, at::Tensor b_
 // gradient, float32). The recurrent weights' gradient is then dgh^T out_m per direction.
 std::vector<at::Tensor> gru_backward(at::Tensor grad_out, at::Tensor w, at::Tensor out, at::Tensor rz,
                                      at::Tensor nn, at::Tensor ghn, at::Tensor lengths) {
+  IMDB_LM_SYNC_THREADS();
   check(grad_out, "grad_out", 4, at::kFloat);
   check(out, "out", 4, at::kFloat);
   const auto dtype = w.scalar_type();
@@ -299,4 +369,5 @@ std::vector<at::Tensor> gru_backward(at::Tensor grad_out, at::Tensor w, at::Tens
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &gru_forward, "fused GRU recurrence, forward");
   m.def("backward", &gru_backward, "fused GRU recurrence, backward");
+  m.def("isa", &isa_name, "the instruction set the gate passes run with on this CPU");
 }
