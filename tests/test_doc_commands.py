@@ -44,7 +44,8 @@ from imdb_lm.errors import UserError
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = {"predict": "imdb_lm/predict.py", "evaluate": "imdb_lm/evaluate.py",
          "explain": "imdb_lm/explain/__main__.py", "report": "imdb_lm/report/__main__.py",
-         "bench": "imdb_lm/bench/__main__.py"}
+         "bench": "imdb_lm/bench/__main__.py", "gpu_check.prepare": "imdb_lm/gpu_check/prepare.py",
+         "gpu_check.run": "imdb_lm/gpu_check/run.py", "gpu_check.merge": "imdb_lm/gpu_check/merge.py"}
 # Programs this test does not run or parse, and why.
 ALLOWED_PROGRAMS = {
     "tensorboard": "TensorBoard's own CLI (installed with the package); only --logdir is shown",
@@ -188,13 +189,25 @@ def substitute(text: str) -> str:
     return re.sub(r"=(N|DIR|FILE|PATH)(?=\s|$)", lambda m: "=" + PLACEHOLDER_VALUES[m.group(1)], text)
 
 
+def _constants(tree: ast.Module) -> dict:
+    """The module's plain constants (e.g. a default taken from one), for evaluating OPTIONS."""
+    found = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    found[target.id] = node.value.value
+    return found
+
+
 @cache
 def tool_options(tool: str) -> list[Option]:
     """The tool's OPTIONS list, evaluated from its source (no import: no torch)."""
     tree = ast.parse((ROOT / TOOLS[tool]).read_text())
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "OPTIONS" for t in node.targets):
-            names = {"Option": Option, "int": int, "float": float, "str": str, "bool": bool, "list": list}
+            names = {"Option": Option, "int": int, "float": float, "str": str, "bool": bool, "list": list,
+                     **_constants(tree)}
             return eval(compile(ast.Expression(node.value), TOOLS[tool], "eval"), names)  # noqa: S307
     raise AssertionError(f"{TOOLS[tool]} has no OPTIONS list")
 
@@ -288,7 +301,7 @@ def check_make(args: list[str]) -> None:
     for var in given:
         if var not in variables:
             raise UserError(f"make {var}=...: not a Makefile variable ({', '.join(sorted(variables))})")
-    values = {"PY": "python", "SWEEP": "compare_quick", "RUNS": "outputs/multirun/SWEEP", "EXPLAIN": "20",
+    values = {"PY": "python", "PYTHON": "python", "SWEEP": "compare_quick", "RUNS": "outputs/multirun/SWEEP", "EXPLAIN": "20",
               "ARGS": ""} | given
     for name in names:
         for recipe in recipes[name]:
@@ -310,7 +323,7 @@ def check(command: Command) -> None:
         args.pop(0)
     if not args:
         return
-    program = args[0]
+    program = args[0].removeprefix(".venv/bin/")  # the project's venv: the same programs
     try:
         if program in WRAPPERS:
             rest = args[1:]

@@ -208,10 +208,10 @@ def test_the_report_counts_pruned_runs_apart_from_failed_ones(pruned_sweep, tmp_
     assert "| pruned |" in text
 
 
-def test_the_readme_search_composes_with_this_sweeper(tmp_path, cache_dir):
-    readme = (ROOT / "README.md").read_text()
+def test_the_documented_search_composes_with_this_sweeper(tmp_path, cache_dir):
+    docs = (ROOT / "docs" / "comparing.md").read_text()
     command = "python -m imdb_lm.train --multirun hparams_search=optuna model=gru"
-    assert f"`{command}`" in readme
+    assert f"`{command}`" in docs
     # --cfg cannot be combined with --multirun: show the same overrides' Hydra config instead
     proc = run_cli("imdb_lm.train", *command.split()[4:], "--cfg", "all", "--resolve", cwd=tmp_path, cache=cache_dir)
     sweeper = yaml.safe_load(proc.stdout)["hydra"]["sweeper"]

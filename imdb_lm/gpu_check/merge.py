@@ -1,15 +1,15 @@
-"""`python -m imdb_lm.gpu_check.merge outputs/gpu_check/gpu_check.md [--doc docs/benchmarks.md]`: put the
+"""`python -m imdb_lm.gpu_check.merge outputs/gpu_check/gpu_check.md [doc=docs/benchmarks.md]`: put the
 section `make gpu-check` wrote into the benchmarks doc, replacing the one from an earlier check of
 the same device (each device keeps its own section, between markers naming it)."""
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from pathlib import Path
 
 from imdb_lm.atomic import write_text
+from imdb_lm.config.options import Option, parse
 from imdb_lm.errors import UserError
 
 HEADING = re.compile(r"^## GPU check: (.+)$", re.MULTILINE)
@@ -32,15 +32,21 @@ def merge(section: str, doc: str, source: str = "section") -> str:
     return doc.rstrip("\n") + "\n\n" + block
 
 
+OPTIONS = [
+    Option("section", [], "gpu_check.md written by `make gpu-check`", list, positional=True),
+    Option("doc", "docs/benchmarks.md", "the benchmarks page the section goes into"),
+]
+
+
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m imdb_lm.gpu_check.merge", description=__doc__.split("\n")[0])
-    p.add_argument("section", help="gpu_check.md written by `make gpu-check`")
-    p.add_argument("--doc", default="docs/benchmarks.md")
-    args = p.parse_args(argv)
     try:
+        args = parse(sys.argv[1:] if argv is None else argv, OPTIONS, __doc__)
+        if len(args.section) != 1:
+            raise UserError("give one gpu_check.md, e.g. python -m imdb_lm.gpu_check.merge outputs/gpu_check/gpu_check.md")
+        args.section = args.section[0]
         section_path, doc_path = Path(args.section), Path(args.doc)
         for path, what in ((section_path, "run `make gpu-check` on a GPU machine first"),
-                           (doc_path, "give --doc the benchmarks doc")):
+                           (doc_path, "give doc=<the benchmarks page>")):
             if not path.is_file():
                 raise UserError(f"{path}: not found; {what}")
         write_text(doc_path, merge(section_path.read_text(), doc_path.read_text(), str(section_path)))

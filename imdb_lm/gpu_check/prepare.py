@@ -1,4 +1,4 @@
-"""`python -m imdb_lm.gpu_check.prepare [--out .gpu_check]`: build the folder `make gpu-check` needs on
+"""`python -m imdb_lm.gpu_check.prepare [out=.gpu_check]`: build the folder `make gpu-check` needs on
 a GPU machine that reaches no package index (see imdb_lm/gpu_check/__init__.py).
 
 It holds wheels/ (the pure-Python dependencies the image lacks, for Python 3.12 on Linux x86-64),
@@ -9,7 +9,6 @@ what can be carried to such a machine in one go. Built beside the target and mov
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import subprocess
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from imdb_lm.config.options import Option, parse
 from imdb_lm.data.sources import bundled_csv_path
 from imdb_lm.errors import UserError
 from imdb_lm.gpu_check import deps
@@ -121,14 +121,17 @@ def prepare(out: Path, also: list[str] = (), limit_mib: float = LIMIT_MIB) -> di
     return manifest
 
 
+OPTIONS = [
+    Option("out", ".gpu_check", "the folder to build (replaced whole)"),
+    Option("also", [], "NAME==VERSION: carry one more wheel (a package the GPU image lacks or has in a "
+                       "clashing version); repeatable", list, repeat=True),
+]
+
+
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m imdb_lm.gpu_check.prepare", description=__doc__.split("\n")[0])
-    p.add_argument("--out", default=".gpu_check", help="the folder to build (replaced whole)")
-    p.add_argument("--also", action="append", default=[], metavar="NAME==VERSION",
-                   help="carry one more wheel (a package that the GPU image lacks or has in a clashing version)")
-    args = p.parse_args(argv)
     try:
-        manifest = prepare(Path(args.out), args.also)
+        args = parse(sys.argv[1:] if argv is None else argv, OPTIONS, __doc__)
+        manifest = prepare(Path(args.out), list(args.also))
     except UserError as err:
         sys.exit(f"error: {err}")
     print(f"{args.out}: {len(manifest['wheels'])} wheels, {manifest['data_rows']} reviews, "

@@ -1,4 +1,4 @@
-"""`python -m imdb_lm.gpu_check.run --bundle .gpu_check --out outputs/gpu_check`, on a GPU machine after
+"""`python -m imdb_lm.gpu_check.run bundle=.gpu_check out=outputs/gpu_check`, on a GPU machine after
 `install.py`: the GPU tests, short trainings of both families in bf16-mixed and 16-mixed, a short
 benchmark and the fused-kernel/cuDNN GRU comparison, within a time budget. Writes gpu_check.md (the
 section for docs/benchmarks.md), gpu_check.json, gpu_check.log and the benchmark records to --out.
@@ -6,7 +6,6 @@ section for docs/benchmarks.md), gpu_check.json, gpu_check.log and the benchmark
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -18,6 +17,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from imdb_lm.config.options import Option, run_main
 from imdb_lm.gpu_check.copies import DATA_FILE, unpack_imdb_rows
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -150,13 +150,19 @@ def run_steps(bundle: Path, work: Path, out: Path, budget: float) -> tuple[list[
 
 
 def main(argv: list[str] | None = None) -> None:
+    run_main(_run, sys.argv[1:] if argv is None else argv, OPTIONS, __doc__)
+
+
+OPTIONS = [
+    Option("bundle", ".gpu_check", "the folder built by `make gpu-check-prepare`"),
+    Option("out", "outputs/gpu_check", "where gpu_check.md and the records go"),
+    Option("budget", BUDGET_S, "seconds for all steps together"),
+]
+
+
+def _run(args) -> None:
     from imdb_lm.gpu_check.report import render
 
-    p = argparse.ArgumentParser(prog="python -m imdb_lm.gpu_check.run", description=__doc__.split("\n")[0])
-    p.add_argument("--bundle", default=".gpu_check", help="the folder built by `make gpu-check-prepare`")
-    p.add_argument("--out", default="outputs/gpu_check", help="where gpu_check.md and the records go")
-    p.add_argument("--budget", type=int, default=BUDGET_S, help="seconds for all steps together")
-    args = p.parse_args(argv)
     bundle, out = Path(args.bundle).resolve(), Path(args.out).resolve()
     if not (bundle / "data" / DATA_FILE).is_file():
         sys.exit(f"error: {bundle / 'data' / DATA_FILE}: not found; build the folder with `make gpu-check-prepare`")
