@@ -12,18 +12,11 @@ import re
 import sys
 from datetime import datetime, timezone
 
-import lightning as L
 from omegaconf import OmegaConf
 
-from imdb_lm.callbacks.metrics import MetricsTimingCallback
 from imdb_lm.config.options import Option, run_main
-from imdb_lm.data.splits import fingerprint
 from imdb_lm.errors import UserError
-from imdb_lm.evaluation.error_analysis import write_analysis
-from imdb_lm.evaluation.inference import data_args_of, encode, loader, run_split, source_reviews
-from imdb_lm.memory import keep_freed_memory
-from imdb_lm.runs.checkpoint import load_run
-from imdb_lm.runs.records import EVALUATIONS_DIR, write_artifact
+from imdb_lm.runs.folders import EVALUATIONS_DIR
 
 OPTIONS = [
     Option("ckpt", None, "a run folder written by imdb_lm.train, or one of its checkpoints/*.ckpt (required)", str),
@@ -44,6 +37,8 @@ def _target(run, overrides: dict) -> tuple[bool, dict]:
     unknown = sorted(set(overrides) - set(DATA_KEYS))
     if unknown:
         raise UserError(f"data.{unknown[0]} is not an evaluation option; use data.{', data.'.join(DATA_KEYS)}")
+    from imdb_lm.evaluation.inference import data_args_of
+
     own = data_args_of(run.cfg.data)
     if overrides.get("source") and overrides["source"] != own["source"] and "path" not in overrides:
         overrides = {**overrides, "path": None}  # another source does not inherit the run's path
@@ -56,6 +51,17 @@ def evaluate(cfg) -> dict:
         raise UserError("ckpt=<run folder or .ckpt> is required (e.g. ckpt=outputs/runs/<run>)")
     if not isinstance(cfg.batch_size, int) or cfg.batch_size <= 0:
         raise UserError(f"batch_size={cfg.batch_size} must be a positive integer")
+    # Imported once the options are known to be good: --help and a mistyped option answer at once.
+    import lightning as L
+
+    from imdb_lm.callbacks.metrics import MetricsTimingCallback
+    from imdb_lm.data.splits import fingerprint
+    from imdb_lm.evaluation.error_analysis import write_analysis
+    from imdb_lm.evaluation.inference import encode, loader, run_split, source_reviews
+    from imdb_lm.memory import keep_freed_memory
+    from imdb_lm.runs.checkpoint import load_run
+    from imdb_lm.runs.records import write_artifact
+
     keep_freed_memory()  # as training does: batches reuse memory instead of faulting in fresh pages
     run = load_run(cfg.ckpt, cfg.device)
     other, data_args = _target(run, OmegaConf.to_container(cfg.data, resolve=True))

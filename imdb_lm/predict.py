@@ -15,12 +15,7 @@ import time
 from pathlib import Path
 
 from imdb_lm.config.options import Option, run_main
-from imdb_lm.data.sources import clean_text
-from imdb_lm.data.splits import review_hash
 from imdb_lm.errors import UserError
-from imdb_lm.evaluation.inference import Reviews, encode, predict_probs
-from imdb_lm.memory import keep_freed_memory
-from imdb_lm.runs.checkpoint import load_run
 
 OPTIONS = [
     Option("ckpt", None, "a run folder written by imdb_lm.train, or one of its checkpoints/*.ckpt (required)", str),
@@ -70,6 +65,13 @@ def predict(cfg) -> list[dict]:
     raw = read_inputs(cfg.text, cfg.input, cfg.text_column)
     if not raw:
         raise UserError(f"input={cfg.input}: holds no reviews")
+    # Imported once the options are known to be good: --help and a mistyped option answer at once.
+    from imdb_lm.data.sources import clean_text
+    from imdb_lm.data.splits import review_hash
+    from imdb_lm.evaluation.inference import Reviews, encode, predict_probs
+    from imdb_lm.memory import keep_freed_memory
+    from imdb_lm.runs.checkpoint import load_run
+
     keep_freed_memory()  # as training does: batches reuse memory instead of faulting in fresh pages
     run = load_run(cfg.ckpt, cfg.device)
     if str(cfg.precision) not in ("auto", "32"):

@@ -37,3 +37,16 @@ def run_dirs(cwd: Path) -> list[Path]:
 
 def load_metrics(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
+
+
+def padded_batch(lengths: list[int], vocab: int = 50, seed: int = 0):
+    """Random token ids padded to the longest length, with the mask and lengths a model takes."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    ids = torch.zeros(len(lengths), max(lengths), dtype=torch.long)
+    for row, n in enumerate(lengths):
+        ids[row, :n] = torch.randint(2, vocab, (n,), generator=gen)
+    lengths = torch.tensor(lengths)
+    mask = (torch.arange(ids.shape[1])[None] < lengths[:, None]).long()
+    return ids, mask, lengths

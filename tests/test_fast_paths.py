@@ -10,16 +10,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from imdb_lm.bench.baselines.rnn_tutorial import TutorialBiGRU
 from imdb_lm.bench.harness import autocast
 from imdb_lm.models.recurrent import CELLS, RecurrentClassifier
-
-
-def padded_batch(lengths: list[int], vocab: int = 50, seed: int = 0):
-    gen = torch.Generator().manual_seed(seed)
-    ids = torch.zeros(len(lengths), max(lengths), dtype=torch.long)
-    for row, n in enumerate(lengths):
-        ids[row, :n] = torch.randint(2, vocab, (n,), generator=gen)
-    lengths = torch.tensor(lengths)
-    mask = (torch.arange(ids.shape[1])[None] < lengths[:, None]).long()
-    return ids, mask, lengths
+from tests.helpers import padded_batch
 
 
 def packed_reference(model: RecurrentClassifier) -> nn.Module:

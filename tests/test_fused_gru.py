@@ -19,16 +19,7 @@ import torch
 from imdb_lm.bench.harness import autocast
 from imdb_lm.models import fused_gru, fused_gru_build
 from imdb_lm.models.recurrent import RecurrentClassifier
-
-
-def padded_batch(lengths: list[int], vocab: int = 80, seed: int = 0):
-    gen = torch.Generator().manual_seed(seed)
-    ids = torch.zeros(len(lengths), max(lengths), dtype=torch.long)
-    for row, n in enumerate(lengths):
-        ids[row, :n] = torch.randint(2, vocab, (n,), generator=gen)
-    lengths = torch.tensor(lengths)
-    mask = (torch.arange(ids.shape[1])[None] < lengths[:, None]).long()
-    return ids, mask, lengths
+from tests.helpers import padded_batch
 
 
 @pytest.fixture(scope="module")

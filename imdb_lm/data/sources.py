@@ -11,15 +11,16 @@ import hashlib
 import importlib.resources
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import datasets
+if TYPE_CHECKING:
+    import datasets
 
 from imdb_lm.data.options import SOURCES
 from imdb_lm.errors import UserError
 
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _LABELS = {"0": 0, "1": 1, "neg": 0, "pos": 1, "negative": 0, "positive": 1}
-FEATURES = datasets.Features({"text": datasets.Value("string"), "label": datasets.Value("int64")})
 
 
 def clean_text(text: str) -> str:
@@ -33,7 +34,10 @@ def bundled_csv_path() -> Path:
 
 
 def _from_rows(texts: list[str], labels: list[int]) -> datasets.Dataset:
-    return datasets.Dataset.from_dict({"text": texts, "label": labels}, features=FEATURES)
+    import datasets  # here: cleaning and hashing reviews (predict) need no data stack
+
+    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.Value("int64")})
+    return datasets.Dataset.from_dict({"text": texts, "label": labels}, features=features)
 
 
 def _parse_label(raw: str, where: str) -> int:
@@ -108,6 +112,8 @@ def read_aclimdb(root: str | Path) -> dict[str, datasets.Dataset]:
 def read_hf(name: str) -> dict[str, datasets.Dataset]:
     """A Hugging Face dataset with text/label and train/test splits (stanfordnlp/imdb or a local copy)."""
     try:
+        import datasets
+
         loaded = datasets.load_dataset(name)
     except Exception as err:  # noqa: BLE001 - every failure here means "not loadable", said once
         raise UserError(f"data.hf_name={name}: cannot load it ({type(err).__name__}: {str(err).splitlines()[0][:160]}); "

@@ -12,8 +12,10 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import datasets
+if TYPE_CHECKING:  # the rule itself needs no data stack: predict hashes reviews without it
+    import datasets
 
 RULE = "per label, rank sha256(normalised text); first val_fraction -> val, next test_fraction -> test"
 

@@ -16,7 +16,6 @@ import contextlib
 from collections.abc import Callable
 
 import torch
-import torch._inductor.config as inductor_config
 
 
 class FrozenForward:
@@ -31,6 +30,9 @@ class FrozenForward:
         self._compiled = torch.compile(model, dynamic=True)
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, lengths: torch.Tensor):
+        # Imported here: inductor takes seconds to import, and only compiled inference needs it.
+        import torch._inductor.config as inductor_config
+
         # freezing is read when a graph is compiled (the first call and any recompilation), so it is
         # set around every call, never globally: a model still training must not be frozen.
         with inductor_config.patch(freezing=True), torch.no_grad(), self.autocast():

@@ -15,6 +15,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -24,7 +25,6 @@ from imdb_lm.data.tokenize import PretrainedTokenizer, WordTokenizer
 from imdb_lm.devices import pick_device
 from imdb_lm.errors import UserError
 from imdb_lm.models.build import model_class
-from imdb_lm.models.classifier import SequenceClassifier
 from imdb_lm.models.pretrained import resolve_checkpoint
 from imdb_lm.runs.folders import (
     BEST_CHECKPOINT,
@@ -35,6 +35,9 @@ from imdb_lm.runs.folders import (
     TOKENIZER_FILE,
 )
 from imdb_lm.runs.records import read_metrics
+
+if TYPE_CHECKING:  # the class is built through models/build.py's registry
+    from imdb_lm.models.classifier import SequenceClassifier
 
 CHECKPOINT_NAMES = (Path(BEST_CHECKPOINT).name, Path(LAST_CHECKPOINT).name)
 
