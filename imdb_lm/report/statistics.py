@@ -125,7 +125,7 @@ def equivalence_tost(differences, margin: float, alpha: float = 0.05) -> Equival
     p_lower = float(stats.t.sf((mean + margin) / se, df))
     p_upper = float(stats.t.cdf((mean - margin) / se, df))
     half = float(stats.t.ppf(1 - alpha, df)) * se
-    low, high = mean - half, mean + half
+    low, high = float(mean - half), float(mean + half)
     if max(p_lower, p_upper) < alpha:
         verdict = EQUIVALENT
     elif low > margin or high < -margin:
