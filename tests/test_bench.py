@@ -15,7 +15,8 @@ from tests.helpers import TINY, load_metrics, run_cli, run_dirs
 
 TINY_BENCH = ["--set", "data.train_limit=300", "--set", "data.val_limit=50", "--set", "data.test_limit=100",
               "--max-length", "64", "--train-limit", "64", "--warmup", "1", "--repeats", "2",
-              "--infer-limit", "32", "--latency-samples", "3", "--tokenization-reviews", "200", "--threads", "1"]
+              "--infer-limit", "32", "--latency-samples", "3", "--tokenization-reviews", "200", "--threads", "1",
+              "--startup", "0"]
 BASELINE = {"bigru": "rnn_tutorial", "transformer": "hf_trainer"}
 TUNED = {"bigru": "rnn_tutorial_tuned", "transformer": "hf_trainer_tuned"}
 TRAIN_ONLY = {"plain_loop", "rnn_tutorial_tuned", "hf_trainer_tuned", "lightning_attention_dropout"}

@@ -29,6 +29,7 @@ import json
 import os
 import random
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,6 +41,7 @@ from scipy import stats
 
 from imdb_lm.bench.harness import PeakMemory, median_record, time_inference, time_latency
 from imdb_lm.bench.ours import CompiledInferenceSide, LightningSide, transformer_flops
+from imdb_lm.bench.startup import measure_startup, print_startup
 from imdb_lm.bench.tokenization import cache_check, tokenizer_throughput
 from imdb_lm.bench.workload import Workload, build_workload
 from imdb_lm.config.options import Option, parse
@@ -89,6 +91,8 @@ OPTIONS = [
     Option("set", [], "any train-config override, e.g. set=data.num_workers=2 (repeatable)", list, repeat=True),
     Option("threads", None, "torch CPU threads (default: torch's choice)", int),
     Option("seed", 0, "seed of the slices, initialisations and shuffles"),
+    Option("startup", 3, "whole-process start-up timings (train --help, config/data/checkpoint errors, "
+                         "predict one review) repeated this many times; 0 skips them"),
     Option("output", None, "JSON record path (default: outputs/bench/<time>.json)", str),
 ]
 
@@ -103,6 +107,8 @@ def parse_args(argv: list[str] | None = None):
         value = args[name]
         if value is not None and value <= 0:
             raise UserError(f"{name}={value} must be a positive integer")
+    if args.startup < 0:
+        raise UserError(f"startup={args.startup} must be 0 (skip) or a positive number of repeats")
     for name in ("repeats", "latency_samples", "accuracy_train_limit", "accuracy_epochs", "accuracy_seeds"):
         if args[name] <= 0:
             raise UserError(f"{name}={args[name]} must be a positive integer")
@@ -461,9 +467,15 @@ def main(argv: list[str] | None = None) -> Path:
         record["tokenization"] = {"throughput": tokenizer_throughput(sample, work.max_length),
                                   "cache": cache_check(data_kwargs)}
     torch.set_flush_denormal(True)
+    if args.startup:
+        log("start-up timings (whole processes)")
+        with tempfile.TemporaryDirectory() as scratch:
+            record["startup"] = measure_startup(args.startup, Path(scratch), Path.cwd())
     out = Path(args.output or f"outputs/bench/{started.strftime('%Y-%m-%d_%H-%M-%S')}.json")
     write_record(record, out)
     print_summary(record)
+    if "startup" in record:
+        print_startup(record["startup"])
     print(f"\nrecord: {out}")
     return out
 
