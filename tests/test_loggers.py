@@ -12,10 +12,10 @@ import textwrap
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, TINY, cli_env, load_metrics, run_cli, run_dirs
-from imdb_lm.overrides import check_train_argv
 
+from imdb_lm.config.overrides import check_train_argv
 from imdb_lm.errors import UserError
+from tests.helpers import ROOT, TINY, cli_env, load_metrics, run_cli, run_dirs
 
 FINAL = ("hp/val_acc", "hp/test_acc", "hp/fit_seconds", "hp/latency_ms_p50")
 
