@@ -46,6 +46,7 @@ from hydra_plugins.imdb_lm_sweeper.stages import (
     name_of,
     override_value,
     promotion_jobs,
+    run_dir_of,
     seed_jobs,
     seed_of,
     setting_runs,
@@ -55,9 +56,9 @@ from hydra_plugins.imdb_lm_sweeper.stages import (
     with_overrides,
 )
 from imdb_lm.atomic import write_text
+from imdb_lm.study.ood import SELECTION_FILE
 
 log = logging.getLogger(__name__)
-SELECTION_FILE = "study_selection.json"
 
 
 class SweepConfigError(CompactHydraException, ValueError):
@@ -128,10 +129,13 @@ class SeededGridSweeper(BasicSweeper):
                 seen.add(identity(job, default_seed))
         if fresh:
             log.info(f"SeededGridSweeper: stage {stage}, {len(fresh)} jobs")
-            self.validate_batch_is_legal(fresh)
-            returns.append(self.launcher.launch(fresh, initial_job_idx=sum(len(b) for b in returns)))
-        launched = {job_identity(ret): ret for ret in returns[-1]} if fresh else {}
-        return [launched.get(identity(job, default_seed)) or done[identity(job, default_seed)] for job in jobs]
+        size = self.max_batch_size or len(fresh) or 1  # max_batch_size: jobs started at once
+        for start in range(0, len(fresh), size):
+            batch = fresh[start:start + size]
+            self.validate_batch_is_legal(batch)
+            returns.append(self.launcher.launch(batch, initial_job_idx=sum(len(b) for b in returns)))
+            done.update({job_identity(ret): ret for ret in returns[-1]})
+        return [done[identity(job, default_seed)] for job in jobs]
 
     def sweep(self, arguments: list[str]) -> Any:
         returns = super().sweep(arguments)
@@ -160,7 +164,7 @@ class SeededGridSweeper(BasicSweeper):
             runs = setting_runs(ret, everything)
             selection["groups"].setdefault(group, {})["selected"] = {
                 "overrides": _setting(ret.overrides), "val": val_of(ret),
-                "runs": [{"seed": seed_of(r), "val": val_of(r), "dir": r.working_dir} for r in runs]}
+                "runs": [{"seed": seed_of(r), "val": val_of(r), "dir": run_dir_of(r)} for r in runs]}
         if self.curve_sizes:
             for family, group in family_choice(best, everything, self.families).items():
                 log.info(f"curves: {family} = {self.group_by}={group}, sizes {self.curve_sizes}")
@@ -168,7 +172,7 @@ class SeededGridSweeper(BasicSweeper):
                 selection["curves"][family] = {
                     "group": group, "overrides": _setting(best[group].overrides), "sizes": self.curve_sizes,
                     "runs": [{"size": size, "seed": seed_of(r), "val": val_of(r) if succeeded(r) else None,
-                              "dir": r.working_dir}
+                              "dir": run_dir_of(r)}
                              for size, r in zip([n for n in self.curve_sizes for _ in self.curve_seeds], curve,
                                                 strict=True)]}
         self._write_selection(selection)

@@ -53,6 +53,11 @@ def seed_of(ret: JobReturn) -> str:
     return str(ret.cfg.get("seed")) if ret.cfg is not None else ""
 
 
+def run_dir_of(ret: JobReturn) -> str:
+    """The job's output folder (its run folder; `working_dir` is where the process ran)."""
+    return str(ret.hydra_cfg.hydra.runtime.output_dir) if ret.hydra_cfg is not None else str(ret.working_dir)
+
+
 def identity(overrides: Sequence[str], seed: str | None = None) -> frozenset[tuple[str, str]]:
     """What a job is, for not launching the same job twice in one sweep (order and stage ignored;
     `seed`: the seed it runs at when it has no seed override)."""
