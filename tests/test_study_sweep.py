@@ -49,6 +49,10 @@ def test_promotion_takes_the_top_k_by_validation_to_full_fidelity(tiny_study):
     assert len(grid) == 6 and len(promoted) == 4
     assert {r["splits"]["train"]["count"] for r in grid} == {64}
     assert {r["splits"]["train"]["count"] for r in promoted} == {128}  # the full fidelity given
+    assert {r["data"]["train_reviews"] for r in promoted} == {128}
+    assert all(r["data"]["train_nested_in_full"] for r in records)
+    # 32 words cut most reviews; the share is per split, from the tokenization
+    assert all(0.5 < r["data"]["truncated_share"]["train"] <= 1 for r in records)
     # every subset is drawn from the one train split, and val and test never change
     assert len({json.dumps(r["splits"]["train_full"]) for r in records}) == 1
     assert len({json.dumps([r["splits"]["val"], r["splits"]["test"]]) for r in records}) == 1
@@ -103,3 +107,14 @@ def test_the_ood_step_evaluates_every_selected_run_once(tiny_study, cache_dir):
         assert result["out_of_domain"] and result["fingerprint"]["count"] > 5000, first.stdout[-2000:]
     again = run_cli("imdb_lm.study.ood", sweep, cwd=Path(sweep), cache=cache_dir)
     assert again.stdout.count("already has rotten_tomatoes.json") == len(runs) == 4
+
+
+@pytest.mark.parametrize("override, message", [
+    ("hydra.sweeper.curves.seeds=[]", "hydra.sweeper.curves.sizes is set: give curves.seeds"),
+    ("hydra.sweeper.promote.top_k=-1", "hydra.sweeper.promote.top_k=-1 must be >= 0"),
+])
+def test_a_mistaken_stage_setting_stops_the_sweep_before_any_job(tmp_path, cache_dir, override, message):
+    proc = run_cli("imdb_lm.train", "--multirun", "experiment=study", override, cwd=tmp_path, cache=cache_dir,
+                   check=False)
+    assert proc.returncode != 0 and message in proc.stderr
+    assert not list(tmp_path.rglob("metrics.json"))

@@ -109,7 +109,7 @@ class SeededGridSweeper(BasicSweeper):
             raise SweepConfigError(f"hydra.sweeper.promote.top_k={self.top_k} must be >= 0 (0: no promotion)")
         if self.curve_sizes and not (self.curve_seeds and self.families):
             raise SweepConfigError("hydra.sweeper.curves.sizes is set: give curves.seeds and curves.families "
-                              "({family: [groups]}) too")
+                                   "({family: [groups]}) too")
 
     def split_arguments(self, overrides: list[Override], max_batch_size: int | None) -> list[list[list[str]]]:
         (jobs,) = BasicSweeper.split_arguments(overrides, None)
