@@ -20,7 +20,7 @@ EXPLAIN ?= 20
 GPU_CHECK_DIR ?= .gpu_check
 GPU_CHECK_OUT ?= outputs/gpu_check
 
-.PHONY: setup train test test-slow test-all sweep report tensorboard bench gpu-check-prepare gpu-check lint clean
+.PHONY: setup train test test-slow test-all sweep study report tensorboard bench gpu-check-prepare gpu-check lint clean
 
 # The last step removes hydra-optuna-sweeper (replaced by hydra_plugins/imdb_lm_optuna): left
 # installed by an older setup, it would register hydra/sweeper=optuna as well.
@@ -49,6 +49,12 @@ test-all: setup
 
 sweep: setup
 	$(PY) -m imdb_lm.train --multirun experiment=$(SWEEP) $(ARGS)
+
+# The study (conf/experiment/study.yaml): grid, promotion, seeds, curves, then out of domain. Resumable:
+# rerun it after an interruption and only what is missing runs (skip_completed, results_dirs).
+study: setup
+	$(PY) -m imdb_lm.train --multirun experiment=study $(ARGS)
+	$(PY) -m imdb_lm.study.ood
 
 report: setup
 	$(PY) -m imdb_lm.report $(RUNS) explain=$(EXPLAIN) $(ARGS)

@@ -61,6 +61,17 @@ def flat_hparams(cfg: DictConfig) -> dict:
     }
 
 
+def data_record(datamodule) -> dict:
+    """What the run trained on, in numbers a study reads directly (the fingerprints say which)."""
+    prints = datamodule.fingerprints
+    full = prints.get("train_full") or prints.get("train") or {}
+    return {"train_reviews": (prints.get("train") or {}).get("count"), "train_full_reviews": full.get("count"),
+            # splits.subsample draws nested subsets: every train subset is a subset of train_full
+            "train_nested_in_full": "train_full" in prints,
+            "max_length": datamodule.max_length, "truncation": datamodule.truncation,
+            "truncated_share": datamodule.truncated_share}
+
+
 def run(cfg: DictConfig) -> float | None:
     validate_config(cfg)  # before anything is written
     plan = plan_resume(cfg)
@@ -130,6 +141,7 @@ def _run(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> float | None:
                    "params": model.count_parameters()},
             seed=int(cfg.seed),
             splits={"rule": SPLIT_RULE, "source": cfg.data.source, **datamodule.fingerprints},
+            data=data_record(datamodule),
             metrics={"val": dict(timing.best_val), "best_val_acc": timing.best_val.get("acc"),
                      "best_epoch": timing.best_val.get("epoch"), "test": test},
             timing={**timing.summary(model), **latency, "tokenization_cache_hit": cache_hit},

@@ -1,10 +1,22 @@
-"""SeededGridSweeper: Hydra's basic grid sweep, then more seeds for the best setting of each group.
+"""SeededGridSweeper: Hydra's basic grid sweep, then the study's later stages, on the same launcher.
 
-Stage 1 is exactly Hydra's BasicSweeper over `params` (plain override grids). Stage 2 takes, for
-each value of `group_by` (default: the `model` override), the job with the highest returned value
-(the training entry point returns best *validation* accuracy; test is never used to select) and
-relaunches its overrides once per seed in `seeds`, through the same launcher (local, submitit...).
-Failed jobs return None and are never selected.
+Stages (each job's `stage=` override labels it in metrics.json; see stages.py for the selections):
+1. grid: exactly Hydra's BasicSweeper over `params` (plain override grids), at whatever fidelity the
+   experiment sets (e.g. a fixed train subset).
+2. promoted (if `promote.top_k` > 0): the top-k jobs of each `group_by` value (default: the `model`
+   override) rerun with `promote.overrides` (the full fidelity, e.g. data.train_limit=null).
+3. seed: the best job of each group (of stage 2 if it ran, else of stage 1) reruns once per seed in
+   `seeds` that it did not already use.
+4. curve (if `curves.sizes`): for each family in `curves.families` ({family: [groups]}), the group
+   whose selected setting (stage 3) has the best mean validation accuracy over its seeds trains on
+   each size in `curves.sizes` (data.train_limit; null: the whole split) with each seed of
+   `curves.seeds`, hyperparameters not re-tuned. A job this sweep already ran (the whole-split point
+   is the seed stage itself) is not launched again.
+Every selection uses the returned value, the best *validation* accuracy; test is never used to
+select, and failed jobs (which return None) are never selected. With `promote` and `curves` unset
+this is the plain grid + reseed of experiment=compare. The sweep folder gets `study_selection.json`:
+what each stage chose, and the run folders of each group's selected setting (read by
+`python -m imdb_lm.study.ood`, the out-of-domain step).
 
 `narrow` keeps a smaller grid for some groups, e.g. {transformer: {lr_scale: [1], data.batch_size:
 [16]}}: jobs of that group whose value of a listed key is not in its list are left out of stage 1.
@@ -13,39 +25,48 @@ It exists because one family can cost ten times another per job (fine-tuning on 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.types import Override
-from hydra.core.utils import JobReturn, JobStatus
+from hydra.core.utils import JobReturn
 from hydra.errors import CompactHydraException
+
+from hydra_plugins.imdb_lm_sweeper.stages import (
+    STAGE,
+    best_per_group,
+    curve_jobs,
+    family_choice,
+    identity,
+    job_identity,
+    name_of,
+    override_value,
+    promotion_jobs,
+    run_dir_of,
+    seed_jobs,
+    seed_of,
+    setting_runs,
+    succeeded,
+    top_k_per_group,
+    val_of,
+    with_overrides,
+)
+from imdb_lm.atomic import write_text
+from imdb_lm.study.ood import SELECTION_FILE
 
 log = logging.getLogger(__name__)
 
 
-def _override_value(overrides: Sequence[str], key: str) -> str | None:
-    for item in overrides:
-        name, _, value = item.partition("=")
-        if name.lstrip("+~") == key:
-            return value
-    return None
+class SweepConfigError(CompactHydraException, ValueError):
+    """A sweeper setting that cannot be what was meant (Hydra prints compact errors in one line)."""
 
 
-def best_per_group(returns: Sequence[JobReturn], group_by: str) -> dict[str, JobReturn]:
-    best: dict[str, JobReturn] = {}
-    for ret in returns:
-        if ret.status != JobStatus.COMPLETED or ret.return_value is None:
-            continue
-        group = _override_value(ret.overrides or [], group_by) or "all"
-        if group not in best or float(ret.return_value) > float(best[group].return_value):
-            best[group] = ret
-    return best
-
-
-class NarrowError(CompactHydraException, ValueError):
-    """A `narrow` setting that cannot be what was meant (Hydra prints compact errors in one line)."""
+class NarrowError(SweepConfigError):
+    """A `narrow` setting that keeps nothing or names a key that is not swept."""
 
 
 def narrowed(jobs: list[list[str]], group_by: str, narrow: Mapping[str, Mapping[str, Sequence[Any]]]
@@ -60,49 +81,107 @@ def narrowed(jobs: list[list[str]], group_by: str, narrow: Mapping[str, Mapping[
             if key not in swept:
                 raise NarrowError(f"hydra.sweeper.narrow.{group}: '{key}' is not a key of this sweep "
                                   f"(swept: {', '.join(sorted(swept))})")
-            present = {_override_value(job, key) for job in jobs if _override_value(job, group_by) == group}
+            present = {override_value(job, key) for job in jobs if override_value(job, group_by) == group}
             if present and not present & values:
                 raise NarrowError(f"hydra.sweeper.narrow.{group}.{key}={list(narrow[group][key])} keeps no "
                                   f"job of {group_by}={group} (its grid has {sorted(present)})")
 
     def kept(job: list[str]) -> bool:
-        allowed = keep.get(_override_value(job, group_by) or "", {})
-        return all(_override_value(job, key) in values for key, values in allowed.items())
+        allowed = keep.get(override_value(job, group_by) or "", {})
+        return all(override_value(job, key) in values for key, values in allowed.items())
     return [job for job in jobs if kept(job)]
-
-
-def with_seed(overrides: Sequence[str], seed: int) -> list[str]:
-    kept = [o for o in overrides if o.partition("=")[0].lstrip("+~") != "seed"]
-    return [*kept, f"seed={seed}"]
 
 
 class SeededGridSweeper(BasicSweeper):
     def __init__(self, max_batch_size: int | None = None, params: dict[str, str] | None = None,
                  seeds: Sequence[int] = (), group_by: str = "model",
-                 narrow: Mapping[str, Mapping[str, Sequence[Any]]] | None = None) -> None:
+                 narrow: Mapping[str, Mapping[str, Sequence[Any]]] | None = None,
+                 promote: Mapping[str, Any] | None = None, curves: Mapping[str, Any] | None = None) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params)
         self.seeds, self.group_by, self.narrow = list(seeds), group_by, dict(narrow or {})
+        promote, curves = dict(promote or {}), dict(curves or {})
+        self.top_k = int(promote.get("top_k") or 0)
+        self.full_fidelity = [str(o) for o in promote.get("overrides") or []]
+        self.curve_sizes = [None if n is None else int(n) for n in curves.get("sizes") or []]
+        self.curve_seeds = list(curves.get("seeds") or [])
+        self.families = {str(f): [str(g) for g in groups] for f, groups in (curves.get("families") or {}).items()}
+        if self.top_k < 0:
+            raise SweepConfigError(f"hydra.sweeper.promote.top_k={self.top_k} must be >= 0 (0: no promotion)")
+        if self.curve_sizes and not (self.curve_seeds and self.families):
+            raise SweepConfigError("hydra.sweeper.curves.sizes is set: give curves.seeds and curves.families "
+                                   "({family: [groups]}) too")
 
     def split_arguments(self, overrides: list[Override], max_batch_size: int | None) -> list[list[list[str]]]:
         (jobs,) = BasicSweeper.split_arguments(overrides, None)
-        jobs = narrowed(jobs, self.group_by, self.narrow)
+        jobs = [with_overrides(job, [f"{STAGE}=grid"]) for job in narrowed(jobs, self.group_by, self.narrow)]
         if max_batch_size is None:
             return [jobs]
         return list(BasicSweeper.split_overrides_to_chunks(jobs, max_batch_size))
 
+    def _launch(self, returns: list, jobs: list[list[str]], stage: str) -> list[JobReturn]:
+        """Launch the jobs this sweep has not run yet; the stage's results (earlier ones included)."""
+        default_seed = str(self.config.get("seed"))  # a job without a seed override runs at it
+        done = {job_identity(ret): ret for batch in returns for ret in batch}
+        fresh, seen = [], set(done)
+        for job in jobs:
+            if identity(job, default_seed) not in seen:
+                fresh.append(job)
+                seen.add(identity(job, default_seed))
+        if fresh:
+            log.info(f"SeededGridSweeper: stage {stage}, {len(fresh)} jobs")
+        size = self.max_batch_size or len(fresh) or 1  # max_batch_size: jobs started at once
+        for start in range(0, len(fresh), size):
+            batch = fresh[start:start + size]
+            self.validate_batch_is_legal(batch)
+            returns.append(self.launcher.launch(batch, initial_job_idx=sum(len(b) for b in returns)))
+            done.update({job_identity(ret): ret for ret in returns[-1]})
+        return [done[identity(job, default_seed)] for job in jobs]
+
     def sweep(self, arguments: list[str]) -> Any:
         returns = super().sweep(arguments)
-        if not self.seeds:
-            return returns
         grid = [ret for batch in returns for ret in batch]
-        best = best_per_group(grid, self.group_by)
-        batch = [with_seed(ret.overrides, seed) for _, ret in sorted(best.items()) for seed in self.seeds]
-        if not batch:
+        selection: dict[str, Any] = {"group_by": self.group_by, "top_k": self.top_k,
+                                     "full_fidelity": self.full_fidelity, "groups": {}, "curves": {}}
+        finalists_from = grid
+        if self.top_k:
+            top = top_k_per_group(grid, self.group_by, self.top_k)
+            promoted = self._launch(returns, promotion_jobs(top, self.full_fidelity), "promoted")
+            for group, rets in top.items():
+                selection["groups"][group] = {"promoted": [
+                    {"overrides": _setting(ret.overrides), "grid_val": val_of(ret)} for ret in rets]}
+            finalists_from = promoted
+        best = best_per_group(finalists_from, self.group_by)
+        if not best:
             log.warning("SeededGridSweeper: no successful job to reseed")
             return returns
         for group, ret in sorted(best.items()):
-            log.info(f"best {self.group_by}={group} (val {float(ret.return_value):.4f}): "
-                     f"{' '.join(ret.overrides)}; reseeding with {self.seeds}")
-        self.validate_batch_is_legal(batch)
-        returns.append(self.launcher.launch(batch, initial_job_idx=len(grid)))
+            log.info(f"best {self.group_by}={group} (val {val_of(ret):.4f}): {' '.join(ret.overrides)}; "
+                     f"seeds {self.seeds}")
+        if self.seeds:
+            self._launch(returns, seed_jobs(best, self.seeds), "seed")
+        everything = [ret for batch in returns for ret in batch]
+        for group, ret in best.items():
+            runs = setting_runs(ret, everything)
+            selection["groups"].setdefault(group, {})["selected"] = {
+                "overrides": _setting(ret.overrides), "val": val_of(ret),
+                "runs": [{"seed": seed_of(r), "val": val_of(r), "dir": run_dir_of(r)} for r in runs]}
+        if self.curve_sizes:
+            for family, group in family_choice(best, everything, self.families).items():
+                log.info(f"curves: {family} = {self.group_by}={group}, sizes {self.curve_sizes}")
+                curve = self._launch(returns, curve_jobs(best[group], self.curve_sizes, self.curve_seeds), "curve")
+                selection["curves"][family] = {
+                    "group": group, "overrides": _setting(best[group].overrides), "sizes": self.curve_sizes,
+                    "runs": [{"size": size, "seed": seed_of(r), "val": val_of(r) if succeeded(r) else None,
+                              "dir": run_dir_of(r)}
+                             for size, r in zip([n for n in self.curve_sizes for _ in self.curve_seeds], curve,
+                                                strict=True)]}
+        self._write_selection(selection)
         return returns
+
+    def _write_selection(self, selection: dict) -> None:
+        folder = Path(str(self.config.hydra.sweep.dir))
+        write_text(folder / SELECTION_FILE, json.dumps(selection, indent=1, default=str))
+
+
+def _setting(overrides: Sequence[str]) -> list[str]:
+    return [o for o in overrides if name_of(o) not in (STAGE, "seed")]

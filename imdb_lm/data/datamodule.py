@@ -30,7 +30,7 @@ from imdb_lm.data.tokenize import PretrainedTokenizer, WordTokenizer
 from imdb_lm.errors import UserError
 from imdb_lm.models.pretrained import resolve_checkpoint
 
-CACHE_VERSION = 3  # 3: fingerprints name the full train split (train_full)
+CACHE_VERSION = 4  # 3: fingerprints name the full train split (train_full); 4: truncated_share
 BUILD_DELAY_ENV = "IMDB_LM_CACHE_BUILD_DELAY_S"
 SPLITS = ("train", "val", "test")
 
@@ -59,6 +59,7 @@ class IMDBDataModule(L.LightningDataModule):
         self.tokenizer: WordTokenizer | PretrainedTokenizer | None = None
         self.datasets: dict[str, TokenizedReviews] = {}
         self.fingerprints: dict[str, dict] = {}
+        self.truncated_share: dict[str, float] | None = None  # per split, from the cache's meta.json
         self.built_here = False  # whether this process built the cache (else it found it ready)
 
     # ---- configuration ---------------------------------------------------------------------
@@ -117,8 +118,11 @@ class IMDBDataModule(L.LightningDataModule):
             # (splits.subsample), so runs on different subsets of one parent are still compared on
             # the same val and test reviews (data-efficiency curves, low-fidelity grids).
             prints = {**splits_mod.fingerprints(split), "train_full": splits_mod.fingerprints(full)["train"]}
+            # The share of reviews the max_length cuts, per split: 128 words and 128 wordpieces are
+            # not the same text, so a comparison at one length states what each family lost.
+            cut = {name: tokenizer.cut_share(list(ds["text"])) for name, ds in split.items()}
             meta = {"spec": self.cache_spec(), "fingerprints": prints,
-                    "counts": {n: len(ds) for n, ds in split.items()}}
+                    "counts": {n: len(ds) for n, ds in split.items()}, "truncated_share": cut}
             (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
             os.replace(tmp, target)  # atomic: readers see all of it or none of it
         except BaseException:
@@ -153,6 +157,7 @@ class IMDBDataModule(L.LightningDataModule):
             self.prepare_data()
         meta = json.loads((folder / "meta.json").read_text())
         self.fingerprints = meta["fingerprints"]
+        self.truncated_share = meta.get("truncated_share")
         self.tokenizer = self._load_tokenizer(folder)
         for name in SPLITS:
             ds = datasets.load_from_disk(str(folder / name))

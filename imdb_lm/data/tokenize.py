@@ -32,6 +32,10 @@ def truncate(ids: list[int], limit: int, mode: str) -> list[int]:
     raise UserError(f"data.truncation={mode!r} is unknown; choose one of {', '.join(TRUNCATIONS)}")
 
 
+def _share_over(lengths: list[int], limit: int) -> float:
+    return sum(n > limit for n in lengths) / len(lengths) if lengths else 0.0
+
+
 def _encode_batch(tokenizer: Tokenizer, texts) -> list:
     """Batch encoding without character offsets when the library offers it (faster; same ids)."""
     encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
@@ -68,6 +72,10 @@ class WordTokenizer:
         return [truncate(e.ids, self.max_length, self.truncation) or [self.tokenizer.token_to_id(UNK)]
                 for e in encoded]
 
+    def cut_share(self, texts: list[str]) -> float:
+        """The share of `texts` longer than max_length, i.e. cut by the truncation rule."""
+        return _share_over([len(e.ids) for e in _encode_batch(self.tokenizer, texts)], self.max_length)
+
     def tokens(self, ids: list[int]) -> list[str]:
         return [self.tokenizer.id_to_token(i) for i in ids]
 
@@ -101,6 +109,14 @@ class PretrainedTokenizer:
         return [], []
 
     def encode(self, texts: list[str]) -> list[list[int]]:
+        room = self.max_length - len(self.prefix) - len(self.suffix)
+        return [self.prefix + truncate(ids, room, self.truncation) + self.suffix for ids in self._raw(texts)]
+
+    def cut_share(self, texts: list[str]) -> float:
+        """The share of `texts` whose wordpieces do not fit max_length with the special tokens."""
+        return _share_over([len(ids) for ids in self._raw(texts)], self.max_length - len(self.prefix) - len(self.suffix))
+
+    def _raw(self, texts: list[str]) -> list[list[int]]:
         backend = getattr(self.hf, "backend_tokenizer", None)
         if backend is not None:
             # A checkpoint's tokenizer.json may carry its own truncation and padding (the bundled
@@ -111,8 +127,7 @@ class PretrainedTokenizer:
             raw = [e.ids for e in _encode_batch(backend, texts)]
         else:
             raw = self.hf(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
-        room = self.max_length - len(self.prefix) - len(self.suffix)
-        return [self.prefix + truncate(ids, room, self.truncation) + self.suffix for ids in raw]
+        return raw
 
     def tokens(self, ids: list[int]) -> list[str]:
         return self.hf.convert_ids_to_tokens(ids)

@@ -54,7 +54,8 @@ def reuse(record: dict, cfg: DictConfig) -> float | None:
     run_dir = Path(cfg.paths.run_dir)
     source = Path(record.pop("run_dir"))
     record.pop("schema_version", None)
-    write_metrics(run_dir, {**record, "reused_from": str(source)})
+    # The stage is this job's (a label, not part of the key): the same job may serve another stage.
+    write_metrics(run_dir, {**record, "stage": cfg.get("stage"), "reused_from": str(source)})
     if (source / PREDICTIONS_FILE).is_file():
         shutil.copyfile(source / PREDICTIONS_FILE, run_dir / PREDICTIONS_FILE)
     print(f"skip_completed: reusing the finished result in {source}")

@@ -18,7 +18,8 @@ It leaves out: where things are stored (`paths`, cache and data loader workers, 
 progress bars, logging intervals, model summaries, class locations (`_target_`: an optimizer counts
 by its class name), implementation switches that compute the same function (fused optimizer or GRU
 kernels, attention implementation, gradient checkpointing, compile), top-level knobs whose effect
-reaches the result only through the sections above (`lr_scale`, an experiment's `study` block), and
+reaches the result only through the sections above (`lr_scale`, an experiment's `study` block), labels
+(a sweep job's `stage`: grid, promoted, seed or curve; the same job serves any stage), and
 unset values: null, and Trainer arguments at Lightning's default, so `trainer.max_steps=-1` typed
 out is the same run as leaving it away.
 """

@@ -65,7 +65,7 @@ def new_record(cfg: DictConfig, status: str, hparams: dict, error: BaseException
     model = config.get("model") or {}
     record = {"status": status, "error": None, "finished_at": now(),
               "model": {"name": model.get("name"), "family": model.get("family")},
-              "hparams": hparams, "seed": config.get("seed"),
+              "hparams": hparams, "seed": config.get("seed"), "stage": config.get("stage"),
               "splits": {}, "metrics": {}, "timing": {}, "env": {}, "history": [],
               "config": config, "config_key": key, "results_version": RESULTS_VERSION}
     if isinstance(error, BaseException):
