@@ -62,7 +62,7 @@ def analyze(dirs: list[str | Path], resamples: int = 10_000, seed: int = 0) -> A
         seed_variance=tables.seed_variance(runs, board),
         histories=collect.histories(list(board["best_run"])) if not board.empty else {},
         device=devices.mode().iloc[0] if not devices.empty else "unknown device",
-        sources=[str(d) for d in dirs], importance=importance(runs),
+        sources=[str(d) for d in dirs], importance=importance(fidelity.grid(runs)),
         fidelity={"full": fidelity.describe(fidelity.full(runs)), "grid": fidelity.describe(fidelity.grid(runs))},
         efficiency=efficiency.curve_table(runs, best))
     interpretability.attach(analysis, resamples, seed)

@@ -62,7 +62,7 @@ def curve_table(frame: pd.DataFrame, best: dict[str, pd.Series]) -> pd.DataFrame
         rows.append({"family": family, "model": ", ".join(sorted(group["model"].unique())),
                      "train_reviews": int(size), "seeds": int(group["seed"].nunique()), "test_acc": mean,
                      "low": low, "high": high, "fit_seconds": float(group["fit_seconds"].mean()),
-                     "epochs": fidelity.describe(group).split(", ")[1]})
+                     "epochs": fidelity.epochs(group)})
     table = pd.DataFrame(rows, columns=COLUMNS)
     if table.empty or table.groupby("family")["train_reviews"].nunique().max() < 2:
         return pd.DataFrame(columns=COLUMNS)

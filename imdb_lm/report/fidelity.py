@@ -61,13 +61,18 @@ def curves(frame: pd.DataFrame) -> pd.DataFrame:
 def _span(values: pd.Series, unit: str) -> str:
     values = sorted({int(v) for v in values.dropna()})
     if not values:
-        return f"unknown {unit}"
-    shown = f"{values[0]:,}" if len(values) == 1 else f"{values[0]:,}-{values[-1]:,}"
-    return f"{shown} {unit}"
+        return f"unknown {unit}s"
+    if len(values) == 1:
+        return f"{values[0]:,} {unit}{'s' if values[0] != 1 else ''}"
+    return f"{values[0]:,}-{values[-1]:,} {unit}s"
+
+
+def epochs(frame: pd.DataFrame) -> str:
+    return _span(frame["max_epochs"], "epoch")
 
 
 def describe(frame: pd.DataFrame) -> str:
     """The fidelity of a set of runs in words, e.g. "20,005 train reviews, 5 epochs"."""
     if frame.empty:
         return "no runs"
-    return f"{_span(frame['train_reviews'], 'train reviews')}, {_span(frame['max_epochs'], 'epochs')}"
+    return f"{_span(frame['train_reviews'], 'train review')}, {epochs(frame)}"

@@ -25,8 +25,9 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def sensitivity_heatmaps(frame: pd.DataFrame, path: Path) -> Path | None:
-    """Per model: mean test accuracy over optimizer x learning rate (recipe rate x lr_scale)."""
+def sensitivity_heatmaps(frame: pd.DataFrame, path: Path, fidelity: str = "") -> Path | None:
+    """Per model: test accuracy over optimizer x learning rate (recipe rate x lr_scale), each cell the
+    batch size chosen on validation."""
     models = sorted(tables.finished(frame)["model"].unique())
     if not models:
         return None
@@ -53,25 +54,28 @@ def sensitivity_heatmaps(frame: pd.DataFrame, path: Path) -> Path | None:
         ax.axis("off")
     if image is not None:
         fig.colorbar(image, ax=axes.ravel().tolist(), label="test accuracy (%)", shrink=0.8)
-    fig.suptitle("Sensitivity to optimizer and learning rate (mean test accuracy, %)", y=1.03)
+    fig.suptitle("Sensitivity to optimizer and learning rate (test accuracy %, batch size chosen on validation)"
+                 + (f"\n{fidelity}" if fidelity else ""), y=1.05)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
 
-def batch_size_plot(frame: pd.DataFrame, path: Path) -> Path | None:
+def batch_size_plot(frame: pd.DataFrame, path: Path, fidelity: str = "") -> Path | None:
+    """Per model: the test accuracy of the setting chosen on validation at each batch size."""
     table = tables.batch_size_effect(frame)
     if table.empty:
         return None
     fig, ax = plt.subplots(figsize=(6, 3.8))
     for model, rows in table.groupby("model"):
         rows = rows.sort_values("batch_size")
-        ax.plot(rows["batch_size"], rows["best_test_acc"] * 100, marker="o", label=model)
+        ax.plot(rows["batch_size"].astype(float), rows["test_acc"] * 100, marker="o", label=model)
     ax.set_xscale("log", base=2)
     ax.set_xticks(sorted(table["batch_size"].unique()), [str(b) for b in sorted(table["batch_size"].unique())])
     ax.set_xlabel("batch size")
-    ax.set_ylabel("best test accuracy (%)")
-    ax.set_title("Sensitivity to batch size (best over optimizer and lr)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("Sensitivity to batch size (optimizer and lr chosen on validation)"
+                 + (f"\n{fidelity}" if fidelity else ""), fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return _save(fig, path)
@@ -160,4 +164,30 @@ def stability_plot(by_optimizer_lr: pd.DataFrame, path: Path) -> Path | None:
         ax.set_title(tables.FAMILY_LABEL.get(family, family))
         ax.legend(fontsize=8)
     fig.suptitle("Stability: runs that failed or ended at or below the majority class")
+    return _save(fig, path)
+
+
+def efficiency_plot(table: pd.DataFrame, path: Path) -> Path | None:
+    """Test accuracy against training reviews and against training time (log x), a 95% band over seeds,
+    one line per family (report/efficiency.py)."""
+    if table.empty:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, column, label in ((axes[0], "train_reviews", "training reviews (N)"),
+                              (axes[1], "fit_seconds", "training time, mean over seeds (s)")):
+        for family, rows in table.groupby("family"):
+            rows = rows.sort_values(column)
+            name = f"{tables.FAMILY_LABEL.get(family, family)} ({', '.join(sorted(set(rows['model'])))})"
+            ax.plot(rows[column], rows["test_acc"] * 100, marker="o", color=FAMILY_COLORS.get(family), label=name)
+            ax.fill_between(rows[column], rows["low"] * 100, rows["high"] * 100, alpha=0.2,
+                            color=FAMILY_COLORS.get(family), linewidth=0)
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xlabel(label)
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    seeds = f"{table['seeds'].min()}-{table['seeds'].max()}" if table["seeds"].nunique() > 1 else str(table["seeds"].iloc[0])
+    fig.suptitle(f"Data efficiency: the selected setting of each family on N training reviews "
+                 f"({', '.join(sorted(set(table['epochs'])))}; band: 95% interval over {seeds} seeds)", fontsize=10)
     return _save(fig, path)
