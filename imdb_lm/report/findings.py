@@ -190,8 +190,9 @@ def out_of_domain(analysis) -> list[str]:
     where = (f"{int(reviews.iloc[0])} " if not reviews.empty else "") + (
         f"out-of-domain reviews ({source.iloc[0]})" if not source.empty else "out-of-domain reviews")
     parts = [f"the selected {label} ({row['model']}) scores {row['ood_acc'] * 100:.1f}% over "
-             f"{_seeds(int(row['ood_seeds']))}, {(row['test_acc'] - row['ood_acc']) * 100:+.1f} points below "
-             f"its IMDB test accuracy" for label, row in rows]
+             f"{_seeds(int(row['ood_seeds']))}, {abs(row['test_acc'] - row['ood_acc']) * 100:.1f} points "
+             f"{'below' if row['ood_acc'] <= row['test_acc'] else 'above'} its IMDB test accuracy"
+             for label, row in rows]
     return [f"On {where}, {'; '.join(parts)} (mean over seeds, not paired per review)."]
 
 

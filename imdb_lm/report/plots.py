@@ -28,7 +28,7 @@ def _save(fig, path: Path) -> Path:
 def sensitivity_heatmaps(frame: pd.DataFrame, path: Path, fidelity: str = "") -> Path | None:
     """Per model: test accuracy over optimizer x learning rate (recipe rate x lr_scale), each cell the
     batch size chosen on validation."""
-    models = sorted(tables.finished(frame)["model"].unique())
+    models = [m for m in sorted(tables.finished(frame)["model"].unique()) if not tables.sensitivity(frame, m).empty]
     if not models:
         return None
     cols = min(3, len(models))

@@ -103,7 +103,8 @@ def selected_by(frame: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
 def sensitivity(frame: pd.DataFrame, model: str) -> pd.DataFrame:
     """Test accuracy of one model over optimizer (rows) x lr_scale (columns): in each cell the
     batch size chosen on validation (grid runs, seeds pooled)."""
-    rows = selected_by(frame[frame["model"] == model], ["optimizer", "lr_scale"])
+    rows = selected_by(frame, ["optimizer", "lr_scale"])  # the grid is chosen over all models' runs
+    rows = rows[rows["model"] == model] if not rows.empty else rows
     if rows.empty:
         return pd.DataFrame()
     return rows.pivot_table(index="optimizer", columns="lr_scale", values="test_acc", aggfunc="first")
