@@ -35,11 +35,11 @@ class Outcomes:
 
 
 def encode_bits(values: np.ndarray) -> str:
-    return base64.b64encode(np.packbits(np.asarray(values, bool)).tobytes()).decode("ascii")
+    return base64.urlsafe_b64encode(np.packbits(np.asarray(values, bool)).tobytes()).decode("ascii")
 
 
 def decode_bits(text: str, count: int) -> np.ndarray:
-    return np.unpackbits(np.frombuffer(base64.b64decode(text), np.uint8), count=count).astype(bool)
+    return np.unpackbits(np.frombuffer(base64.urlsafe_b64decode(text), np.uint8), count=count).astype(bool)
 
 
 def from_predictions(predictions: dict[str, tuple[int, float]]) -> Outcomes:

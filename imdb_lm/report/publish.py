@@ -53,17 +53,18 @@ def compact(record: dict) -> dict:
     """A run's record as published: no paths, test outcomes as bits, evaluations inside."""
     from imdb_lm.report import collect, outcomes
 
-    out = {k: copy.deepcopy(v) for k, v in record.items() if k not in MACHINE_FIELDS}
+    out = {k: copy.deepcopy(v) for k, v in record.items() if k not in (*MACHINE_FIELDS, outcomes.OUTCOMES_KEY)}
     config = out.get("config") or {}
     for section in ("paths", "hydra"):
         config.pop(section, None)
-    found = outcomes.run_test_outcomes(record["run_dir"], record)
-    if found is not None:
-        out[outcomes.OUTCOMES_KEY] = {**(record.get(outcomes.OUTCOMES_KEY) or {}), "test": outcomes.encode(found)}
     evaluations = collect.evaluations(record)
     if evaluations:
         out["evaluations"] = evaluations
-    return strip_paths(out)
+    out = strip_paths(out)
+    found = outcomes.run_test_outcomes(record["run_dir"], record)
+    if found is not None:  # added after stripping: nothing in the bits is a path
+        out[outcomes.OUTCOMES_KEY] = {**(record.get(outcomes.OUTCOMES_KEY) or {}), "test": outcomes.encode(found)}
+    return out
 
 
 def record_name(record: dict) -> str:

@@ -178,7 +178,7 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
     majority = f"{analysis.majority * 100:.1f}%" if analysis.majority is not None else "unknown"
     out: list[tuple[str, object]] = [
         ("h1", "RNNs vs transformers on IMDB: comparison report"),
-        ("p", f"{len(runs)} runs ({statuses}) from {', '.join(analysis.sources)}; all share one frozen split "
+        ("p", f"{len(runs)} runs ({statuses}) from {', '.join(map(_shown, analysis.sources))}; all share one frozen split "
               f"(test majority-class share {majority}). Device: {analysis.device}. Settings are selected on "
               f"validation accuracy; test numbers are for the selected setting."),
         ("h2", "Findings"),
@@ -240,7 +240,8 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
     broken = runs[runs["status"] != "completed"]
     if not broken.empty:
         out += [("h3", "Runs that did not complete"),
-                ("table", broken[["run_dir", "model", "optimizer", "lr", "batch_size", "status", "error"]])]
+                ("table", broken[["run_dir", "model", "optimizer", "lr", "batch_size", "status", "error"]]
+                 .assign(run_dir=[_shown(d) for d in broken["run_dir"]]))]
     out.append(("note", "Every run, one row each: results.csv."))
     return out
 
@@ -267,11 +268,18 @@ def to_markdown(items: list[tuple[str, object]], out_dir: Path) -> str:
         elif kind == "table":
             parts.append(_md_table(value))
         elif kind == "figure" and value is not None:
-            parts.append(f"![{value.stem}]({value.relative_to(out_dir)})")
+            parts.append(f"![{value.stem}]({_relative(value, out_dir)})")
         elif kind == "link":
             target, text = value
             parts.append(f"[{text}]({_relative(target, out_dir)})")
     return "\n\n".join(parts) + "\n"
+
+
+def _shown(path: str) -> str:
+    """A folder as the reader should see it: relative to where the report ran when it lies below it
+    (a published report names no machine's paths)."""
+    relative = os.path.relpath(Path(path).resolve(), Path.cwd())
+    return Path(relative).as_posix() if not relative.startswith("..") else str(path)
 
 
 def _relative(target: Path, out_dir: Path) -> str:
@@ -323,8 +331,9 @@ def make_figures(analysis: Analysis, fig_dir: Path) -> dict[str, Path | None]:
     }
 
 
-def write_report(analysis: Analysis, out_dir: str | Path) -> dict[str, Path]:
-    """Write results.csv, figures/*.png, report.md and report.html into `out_dir`; return their paths."""
+def write_report(analysis: Analysis, out_dir: str | Path, markdown: str | Path | None = None) -> dict[str, Path]:
+    """Write results.csv, figures/*.png, report.md and report.html into `out_dir` (and the markdown to
+    `markdown`, its links relative to that file, e.g. docs/study.md); return their paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     figures = make_figures(analysis, out_dir / "figures")
@@ -333,4 +342,6 @@ def write_report(analysis: Analysis, out_dir: str | Path) -> dict[str, Path]:
     _write(paths["results"], analysis.runs.to_csv(index=False))
     _write(paths["markdown"], to_markdown(items, out_dir))
     _write(paths["html"], to_html(items, out_dir))
+    if markdown is not None:
+        _write(Path(markdown), to_markdown(items, Path(markdown).parent))
     return {**paths, **{f"figure_{k}": v for k, v in figures.items() if v is not None}}
