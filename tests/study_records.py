@@ -20,7 +20,8 @@ HASHES = [f"h{i:03d}" for i in range(N_TEST)]
 LABELS = np.arange(N_TEST) % 2 == 0  # balanced: majority-class share 50%
 SPLITS = {"train": {"count": 20000, "digest": "full"}, "train_full": {"count": 20000, "digest": "full"},
           "val": {"count": 2500, "digest": "val"}, "test": fingerprint(HASHES).as_dict()}
-RECIPE_LR = {"recurrent": {"adam": 2e-3, "sgd": 0.1}, "transformer": {"adamw": 5e-5, "sgd": 1e-3}}
+RECIPE_LR = {"recurrent": {"adam": 2e-3, "sgd": 0.1}, "transformer": {"adamw": 5e-5, "sgd": 1e-3},
+             "bow": {"adam": 1e-2}}
 
 
 def correct_at(accuracy: float, offset: int = 0) -> np.ndarray:
@@ -35,7 +36,7 @@ def write_run(root: Path, name: str, *, model: str, family: str, optimizer: str 
               batch_size: int = 64, seed: int = 42, val_acc: float, correct: np.ndarray | None = None,
               status: str = "completed", stage: str | None = None, train_reviews: int = 20000,
               max_epochs: int = 5, fit_seconds: float = 100.0, ood_acc: float | None = None,
-              latency: float = 2.0) -> Path:
+              latency: float = 2.0, tokens_per_s: float = 1000.0, hparams: dict | None = None) -> Path:
     run_dir = root / name
     run_dir.mkdir(parents=True)
     lr = RECIPE_LR[family].get(optimizer, 1e-3) * lr_scale
@@ -50,11 +51,12 @@ def write_run(root: Path, name: str, *, model: str, family: str, optimizer: str 
         "model": {"name": model, "family": family, "params": {"total": 1_000_000, "trainable": 1_000_000}},
         "hparams": {"model": model, "family": family, "optimizer": optimizer, "lr": lr, "batch_size": batch_size,
                     "max_length": 128, "max_epochs": max_epochs, "scheduler": "linear",
-                    "train_limit": None if train_reviews == 20000 else train_reviews, "seed": seed},
+                    "train_limit": None if train_reviews == 20000 else train_reviews, "seed": seed,
+                    **(hparams or {})},
         "seed": seed, "splits": {**SPLITS, "train": {"count": train_reviews, "digest": f"sub{train_reviews}"}},
         "metrics": {"best_val_acc": val_acc, "best_epoch": 1, "test": test},
         "timing": {"fit_seconds": fit_seconds, "mean_epoch_seconds": fit_seconds / max_epochs,
-                   "test_samples_per_s": 100.0, "latency_ms_p50": latency},
+                   "test_samples_per_s": 100.0, "latency_ms_p50": latency, "train_tokens_per_s": tokens_per_s},
         "env": {"device": "cpu: constructed"}, "history": [{"epoch": 0, "val_acc": val_acc, "train_loss": 0.5}],
         "config": {"lr_scale": lr_scale, "paths": {"run_dir": str(run_dir)}},
         "config_key": f"key-{name}", "results_version": 1,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from imdb_lm.report import collect, efficiency, fidelity, interpretability, tables
+from imdb_lm.report import collect, contrasts, efficiency, fidelity, interpretability, tables
 from imdb_lm.report.importance import Importance, importance
 from imdb_lm.report.statistics import PairedDifference
 
@@ -38,6 +38,7 @@ class Analysis:
     # fidelity in words of each pool of runs (report/fidelity.py): "full" (leaderboard, stability), "grid"
     fidelity: dict[str, str] = field(default_factory=dict)
     efficiency: pd.DataFrame = field(default_factory=pd.DataFrame)  # report/efficiency.py
+    contrasts: pd.DataFrame = field(default_factory=pd.DataFrame)  # report/contrasts.py: what makes the difference
 
 
 def analyze(dirs: list[str | Path], resamples: int = 10_000, seed: int = 0) -> Analysis:
@@ -64,6 +65,6 @@ def analyze(dirs: list[str | Path], resamples: int = 10_000, seed: int = 0) -> A
         device=devices.mode().iloc[0] if not devices.empty else "unknown device",
         sources=[str(d) for d in dirs], importance=importance(fidelity.grid(runs)),
         fidelity={"full": fidelity.describe(fidelity.full(runs)), "grid": fidelity.describe(fidelity.grid(runs))},
-        efficiency=efficiency.curve_table(runs, best))
+        efficiency=efficiency.curve_table(runs, best), contrasts=contrasts.contrast_table(runs, resamples, seed))
     interpretability.attach(analysis, resamples, seed)
     return analysis

@@ -97,6 +97,7 @@ def _row(record: dict) -> dict:
         "test_loss": test.get("loss"),
         "fit_seconds": timing.get("fit_seconds"), "epoch_seconds": timing.get("mean_epoch_seconds"),
         "train_samples_per_s": timing.get("train_samples_per_s"),
+        "train_tokens_per_s": timing.get("train_tokens_per_s"),
         "test_samples_per_s": timing.get("test_samples_per_s"),
         "latency_ms_p50": timing.get("latency_ms_p50"), "latency_ms_p95": timing.get("latency_ms_p95"),
         "device": (record.get("env") or {}).get("device"),
@@ -146,7 +147,7 @@ def runs_frame(records: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame([_row(r) for r in records])
     frame = frame.sort_values("finished_at").drop_duplicates("job_key", keep="last")
     numeric = ["lr", "lr_scale", "val_acc", "ood_acc", "test_acc", "test_f1", "test_auroc", "test_loss", "fit_seconds",
-               "epoch_seconds", "train_samples_per_s", "test_samples_per_s", "latency_ms_p50", "latency_ms_p95"]
+               "epoch_seconds", "train_samples_per_s", "train_tokens_per_s", "test_samples_per_s", "latency_ms_p50", "latency_ms_p95"]
     frame[numeric] = frame[numeric].apply(pd.to_numeric, errors="coerce")
     return frame.sort_values(["family", "model", "optimizer", "lr", "batch_size", "seed"],
                              na_position="last").reset_index(drop=True)

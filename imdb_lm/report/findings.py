@@ -10,6 +10,7 @@ import math
 
 import pandas as pd
 
+from imdb_lm.report import contrasts
 from imdb_lm.report.efficiency import gap_sentence
 
 
@@ -204,5 +205,6 @@ def data_efficiency(analysis) -> list[str]:
 def all_findings(analysis) -> dict[str, list[str]]:
     return {"Comparison": comparison(analysis), "Verdict": verdict(analysis),
             "Data efficiency": data_efficiency(analysis), "Out of domain": out_of_domain(analysis),
+            "What makes the difference": contrasts.sentences(analysis.contrasts),
             "Interpretability": interpretability(analysis), "Stability": stability(analysis),
             "Sensitivity": sensitivity(analysis), "Seeds": seeds(analysis)}

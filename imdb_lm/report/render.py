@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from imdb_lm.atomic import write_text
-from imdb_lm.report import fidelity, findings, importance, parallel, plots, tables
+from imdb_lm.report import contrasts, fidelity, findings, importance, parallel, plots, tables
 from imdb_lm.report.analysis import Analysis
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
@@ -207,6 +207,15 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
                 ("figure", figures.get("efficiency")), ("table", efficiency_table(analysis.efficiency)),
                 ("note", "Each family's selected setting, hyperparameters not re-tuned per size; the same val and "
                          "test reviews at every size; interval: t-based 95% over seeds.")]
+    if not analysis.contrasts.empty:
+        out += [("h2", "What makes the difference: pretraining, architecture, size, the floor"),
+                ("table", contrasts.display(analysis.contrasts)),
+                ("note", f"{len(analysis.contrasts)} contrasts, each A minus B in test accuracy over every seed of "
+                         "both models' settings chosen on validation (the two-level bootstrap above); the 95% "
+                         "intervals are unadjusted for the number of contrasts. Ratios: median training time per "
+                         "epoch, time per training token (inverse token throughput) and median single-review "
+                         "latency, from the runs' records. Runs: the ablation stage where it exists, at "
+                         f"{fidelity.describe(contrasts.pool(analysis.runs))}.")]
     out += interpretability_blocks(analysis)
     out += [("h2", "Sensitivity to optimizer and learning rate"),
             ("note", f"Fidelity: {grid}. Each cell: test accuracy (mean over seeds) of the batch size chosen on "

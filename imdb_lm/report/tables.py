@@ -44,6 +44,7 @@ def settings(frame: pd.DataFrame) -> pd.DataFrame:
         test_auroc=("test_auroc", "mean"), test_auroc_std=("test_auroc", "std"),
         params=("params", "first"), fit_seconds=("fit_seconds", "median"),
         epoch_seconds=("epoch_seconds", "median"), test_samples_per_s=("test_samples_per_s", "median"),
+        train_tokens_per_s=("train_tokens_per_s", "median"),
         latency_ms_p50=("latency_ms_p50", "median"),
         train_reviews=("train_reviews", "max"), stage=("stage", "first"),
         ood_acc=("ood_acc", "mean"), ood_acc_std=("ood_acc", "std"), ood_seeds=("ood_acc", "count"),
