@@ -118,3 +118,26 @@ def test_every_table_and_figure_states_its_fidelity(study):
         section = text.split(heading, 1)[1].split("\n## ", 1)[0]
         assert "Fidelity: " in section, heading
     assert "train reviews" in text.split("## Data efficiency", 1)[1].split("\n## ", 1)[0]
+
+
+def test_without_stages_the_curve_is_the_selected_setting_at_each_train_limit(tmp_path):
+    """Plain sweeps record no stage: the curve is the selected setting's runs that differ only in
+    data.train_limit; the leaderboard and stability read each model's largest training set."""
+    for seed in (1, 2):
+        for size, rnn, trf in ((500, 0.70, 0.60), (2000, 0.74, 0.80), (20000, 0.78, 0.88)):
+            write_run(tmp_path, f"gru-{size}-{seed}", model="gru", family="recurrent", seed=seed, train_reviews=size,
+                      val_acc=rnn, correct=correct_at(rnn, seed), fit_seconds=size / 100)
+            write_run(tmp_path, f"trf-{size}-{seed}", model="transformer", family="transformer", optimizer="adamw",
+                      batch_size=16, seed=seed, train_reviews=size, val_acc=trf, correct=correct_at(trf, seed),
+                      fit_seconds=size / 10)
+    analysis = analyze([tmp_path], resamples=500)
+    assert set(analysis.leaderboard["train_reviews"]) == {20000}
+    assert analysis.comparison["difference"].diff == pytest.approx(0.10)
+    table = analysis.efficiency
+    assert table[table["family"] == "transformer"]["test_acc"].tolist() == pytest.approx([0.60, 0.80, 0.88])
+    assert table["seeds"].tolist() == [2] * 6
+    stability = analysis.stability_family.set_index("family")
+    assert stability.loc["recurrent", "runs"] == 2  # the 20,000-review runs only
+    text = write_report(analysis, tmp_path / "report")["markdown"].read_text()
+    assert ("The curves cross between 500 and 2,000 training reviews: the RNN leads at 500 (-10.0 points, "
+            "transformer minus RNN) and the gap is +6.0 at 2,000; at 20,000 it is +10.0 (2 seeds per point).") in text
