@@ -3,32 +3,43 @@
 from __future__ import annotations
 
 import json
+import math
 import statistics
 
 import pytest
 import torch
 
 from imdb_lm.bench.harness import correct_over
+from imdb_lm.report.statistics import equivalence_tost
 from tests.helpers import TINY, load_metrics, run_cli, run_dirs
 
 TINY_BENCH = ["--set", "data.train_limit=300", "--set", "data.val_limit=50", "--set", "data.test_limit=100",
               "--max-length", "64", "--train-limit", "64", "--warmup", "1", "--repeats", "2",
-              "--infer-limit", "32", "--latency-samples", "3", "--tokenization-reviews", "200", "--threads", "1"]
+              "--infer-limit", "32", "--latency-samples", "3", "--tokenization-reviews", "200", "--threads", "1",
+              "--startup", "0"]
 BASELINE = {"bigru": "rnn_tutorial", "transformer": "hf_trainer"}
+TUNED = {"bigru": "rnn_tutorial_tuned", "transformer": "hf_trainer_tuned"}
+TRAIN_ONLY = {"plain_loop", "rnn_tutorial_tuned", "hf_trainer_tuned", "lightning_attention_dropout"}
 SIDE_FIGURES = ("samples_per_s", "tokens_per_s", "padded_tokens_per_s", "peak_memory_mb", "seconds")
 
 
 def test_bench_writes_a_complete_record(tmp_path, cache_dir):
     out = tmp_path / "bench.json"
-    proc = run_cli("imdb_lm.bench", "--models", "bigru,transformer", *TINY_BENCH, "--output", str(out),
-                   cwd=tmp_path, cache=cache_dir)
+    # every side, the tuned baselines and the attention-dropout side included, in this one invocation
+    proc = run_cli("imdb_lm.bench", "--models", "bigru,transformer", *TINY_BENCH, "--baselines", "all",
+                   "--output", str(out), cwd=tmp_path, cache=cache_dir)
     record = json.loads(out.read_text())
     assert "train_samples_per_s_vs_baseline" in proc.stdout and "record:" in proc.stdout
+    for name in ("rnn_tutorial_tuned", "hf_trainer_tuned", "lightning_attention_dropout",
+                 "train_samples_per_s_vs_tuned_baseline", "tuned_baseline_vs_baseline", "attention_dropout_0_gain",
+                 "lightning_attention_dropout_vs_baseline"):
+        assert name in proc.stdout
     assert record["env"]["versions"]["torch"] and record["env"]["device"] and record["env"]["cpu_capability"]
     assert record["env"]["bf16_native"] in (True, False)
     assert set(record["models"]) == {"bigru", "transformer"}
-    expected_sides = {"bigru": {"lightning", "lightning_compiled", "plain_loop", "rnn_tutorial"},
-                      "transformer": {"lightning", "lightning_compiled", "plain_loop", "hf_trainer"}}
+    expected_sides = {"bigru": {"lightning", "lightning_compiled", "plain_loop", "rnn_tutorial", "rnn_tutorial_tuned"},
+                      "transformer": {"lightning", "lightning_compiled", "plain_loop", "hf_trainer", "hf_trainer_tuned",
+                                      "lightning_attention_dropout"}}
     for model, result in record["models"].items():
         assert set(result["sides"]) == expected_sides[model]
         assert result["config"]["max_length"] == 64 and result["config"]["train_slice"] == 64
@@ -41,7 +52,9 @@ def test_bench_writes_a_complete_record(tmp_path, cache_dir):
             assert train["repeats"] == 2 and len(train["samples_per_s_all"]) == 2
             assert all(train[k] > 0 for k in SIDE_FIGURES), (model, name, train)
             assert train["tokens_per_s"] <= train["padded_tokens_per_s"]
-            if name != "plain_loop":
+            if name in TRAIN_ONLY:
+                assert side["inference"] is None
+            else:
                 infer = side["inference"]
                 assert infer["samples_per_s"] > 0 and infer["samples"] == 32
                 assert 0 < infer["latency_ms_p50"] <= infer["latency_ms_p95"] and infer["latency_reviews"] == 3
@@ -58,6 +71,30 @@ def test_bench_writes_a_complete_record(tmp_path, cache_dir):
             compiled["inference"]["samples_per_s"] / base["inference"]["samples_per_s"])
         assert ratios["lightning_vs_plain_loop"] == pytest.approx(
             ours["train"]["samples_per_s"] / sides["plain_loop"]["train"]["samples_per_s"])
+        # the tuned baseline: only the numeric settings of ours (bf16 where ours has it and it is native)
+        tuned = sides[TUNED[model]]
+        bf16 = record["env"]["bf16_native"] and "bf16" in result["config"]["precision"]
+        assert tuned["precision"] == ("bf16-mixed" if bf16 else "32-true")
+        assert base["precision"] == "32-true" and ours["precision"] == result["config"]["precision"]
+        assert ratios["train_samples_per_s_vs_tuned_baseline"] == pytest.approx(
+            ours["train"]["samples_per_s"] / tuned["train"]["samples_per_s"])
+        assert ratios["tuned_baseline_vs_baseline"] == pytest.approx(
+            tuned["train"]["samples_per_s"] / base["train"]["samples_per_s"])
+        # ours against the tuned and the plain baseline, and the tuned against the plain: one product
+        assert ratios["train_samples_per_s_vs_baseline"] == pytest.approx(
+            ratios["train_samples_per_s_vs_tuned_baseline"] * ratios["tuned_baseline_vs_baseline"])
+        if model == "transformer":
+            dropout = sides["lightning_attention_dropout"]
+            assert dropout["precision"] == ours["precision"] and dropout["flush_denormals"] is True
+            assert ratios["attention_dropout_0_gain"] == pytest.approx(
+                ours["train"]["samples_per_s"] / dropout["train"]["samples_per_s"])
+            assert ratios["lightning_attention_dropout_vs_baseline"] == pytest.approx(
+                dropout["train"]["samples_per_s"] / base["train"]["samples_per_s"])
+            assert "group_by_length" in tuned["description"] and "attention dropout 0 " in tuned["description"]
+            assert tuned["flush_denormals"] is False  # the Trainer does not flush them
+        else:
+            assert "attention_dropout_0_gain" not in ratios  # no attention in a GRU
+            assert tuned["flush_denormals"] is True and "fused Adam" in tuned["description"]
         if model == "transformer":  # the inference target counts this project's faster inference path
             assert ratios["targets"]["inference_vs_baseline"]["measured"] == max(
                 ratios["inference_samples_per_s_vs_baseline"], ratios["compiled_inference_samples_per_s_vs_baseline"])
@@ -117,6 +154,13 @@ def test_accuracy_parity_over_seeds_and_paired_over_the_whole_test_split(tmp_pat
     assert first["mcnemar"]["only_ours_correct"] - first["mcnemar"]["only_baseline_correct"] == round(differences[0])
     assert 0 <= first["mcnemar"]["p_value"] <= 1
     assert "95% CI over 2 seeds" in proc.stdout and "McNemar p=" in proc.stdout
+    # the verdict over seeds is TOST's, with the margin of the option (0.5 points by default)
+    eq, tost = acc["across_seeds"]["equivalence"], equivalence_tost(differences, 0.5)
+    assert eq["margin_points"] == 0.5 and eq["seeds"] == 2
+    assert eq["p_value"] == pytest.approx(tost.p_value) and eq["ci90_points"] == pytest.approx([tost.low, tost.high])
+    expected = "equivalent within \u00b10.5 points" if tost.verdict == "equivalent" else tost.verdict
+    assert acc["verdict"] == eq["verdict"] == expected
+    assert f"accuracy parity over seeds: {expected} (TOST" in proc.stdout
 
 
 def test_correct_over_puts_sorted_batches_back_in_data_order():
@@ -154,3 +198,51 @@ def test_tutorial_loop_trains_with_the_run_configs_schedule(cache_dir, monkeypat
     expected = [1 / 3, 2 / 3] + [1 - k / 8 for k in range(8)]
     (factor,) = side.scheduler.lr_lambdas
     assert [factor(s) for s in range(steps)] == pytest.approx(expected)
+
+
+def cauchy_cdf(t: float) -> float:
+    """The t distribution with one degree of freedom (two seeds) is Cauchy: closed-form p-values."""
+    return 0.5 + math.atan(t) / math.pi
+
+
+@pytest.mark.parametrize(("differences", "p_value", "verdict"), [
+    # mean 0.01, standard error 0.01: t = (0.01 - 0.5) / 0.01 = -49 and (0.01 + 0.5) / 0.01 = 51
+    ([0.0, 0.02], max(cauchy_cdf(-49), 1 - cauchy_cdf(51)), "equivalent"),
+    # mean 0.4, standard error 0.1: the upper test has t = -1, p = 0.25; the 90% interval straddles +0.5
+    ([0.3, 0.5], 0.25, "inconclusive"),
+    # mean 1.55, standard error 0.05: the 90% interval (1.55 -+ 6.314 x 0.05) lies above +0.5
+    ([1.5, 1.6], cauchy_cdf((1.55 - 0.5) / 0.05), "not equivalent"),
+    ([-1.6, -1.5], cauchy_cdf((1.55 - 0.5) / 0.05), "not equivalent"),
+    # the published three-seed BiGRU parity (ours - tutorial per seed): mean -0.01, 95% t interval -1.83..+1.80
+    ([0.64, 0.12, -0.80], None, "inconclusive"),
+    # five seeds tightly around zero
+    ([0.1, 0.0, -0.1, 0.05, -0.05], None, "equivalent"),
+])
+def test_tost_equivalence_over_seed_differences(differences, p_value, verdict):
+    tost = equivalence_tost(differences, margin=0.5)
+    assert tost.verdict == verdict
+    if p_value is not None:
+        assert tost.p_value == pytest.approx(p_value, rel=1e-6)
+    # TOST at 5% agrees with the 90% t interval lying inside the margin
+    assert (tost.verdict == "equivalent") == (tost.low > -0.5 and tost.high < 0.5)
+    if tost.verdict == "not equivalent":
+        assert tost.low > 0.5 or tost.high < -0.5
+
+
+def test_tost_needs_two_seeds_and_handles_no_spread():
+    one = equivalence_tost([0.1], margin=0.5)
+    assert one.verdict == "inconclusive" and one.p_value is None
+    assert equivalence_tost([0.2, 0.2, 0.2], margin=0.5).verdict == "equivalent"
+    assert equivalence_tost([0.7, 0.7], margin=0.5).verdict == "not equivalent"
+
+
+def test_bench_sides_option():
+    from imdb_lm.bench.__main__ import parse_args, wanted_sides
+    from imdb_lm.errors import UserError
+
+    assert wanted_sides("standard") == {"baseline", "plain_loop"}
+    assert wanted_sides("all") == {"baseline", "plain_loop", "tuned", "attention_dropout"}
+    assert wanted_sides("baseline,tuned") == {"baseline", "tuned"}
+    assert parse_args([]).baselines == "standard"  # the default run keeps its sides (and its length)
+    with pytest.raises(UserError, match="unknown nosuch"):
+        parse_args(["baselines=baseline,nosuch"])

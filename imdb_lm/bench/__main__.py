@@ -7,6 +7,10 @@ transformers the achieved FLOP/s. The same figures are taken in the same process
   - recurrent:   the tutorial loop (fixed padding, pack_padded_sequence, fp32)
   - transformer: the Hugging Face Trainer with default arguments (fp32), and an fp32 eager forward
   - both:        a plain PyTorch loop over this project's batches and model
+and with `baselines=all` also, to compare like with like: the baseline with only its numeric settings
+tuned as ours (`rnn_tutorial_tuned`: bf16 autocast where native, flushed denormals, fused Adam;
+`hf_trainer_tuned`: bf16 where native, group_by_length, our attention dropout), and for transformers
+this project's path with the checkpoint's attention dropout (`lightning_attention_dropout`).
 This project's inference is measured eager (as `evaluate` and the test at the end of training run
 it) and compiled with frozen weights (`python -m imdb_lm.predict ... compile=true`).
 The ratios are printed and written, with device, versions and config, to a JSON record.
@@ -14,6 +18,7 @@ The ratios are printed and written, with device, versions and config, to a JSON 
 Examples (key=value like every imdb_lm tool; the --key value spelling works too):
   python -m imdb_lm.bench                                  # the standard comparison (both families)
   python -m imdb_lm.bench models=bigru repeats=5
+  python -m imdb_lm.bench baselines=all                    # also the tuned baselines and the dropout side
   python -m imdb_lm.bench models=transformer max_length=512 precision=32-true
   python -m imdb_lm.bench accuracy=true accuracy_train_limit=4000 accuracy_epochs=1
 """
@@ -24,6 +29,7 @@ import json
 import os
 import random
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,12 +41,13 @@ from scipy import stats
 
 from imdb_lm.bench.harness import PeakMemory, median_record, time_inference, time_latency
 from imdb_lm.bench.ours import CompiledInferenceSide, LightningSide, transformer_flops
+from imdb_lm.bench.startup import measure_startup, print_startup
 from imdb_lm.bench.tokenization import cache_check, tokenizer_throughput
 from imdb_lm.bench.workload import Workload, build_workload
 from imdb_lm.config.options import Option, parse
 from imdb_lm.errors import UserError
 from imdb_lm.memory import keep_freed_memory
-from imdb_lm.report.statistics import bootstrap_difference, mcnemar
+from imdb_lm.report.statistics import EQUIVALENT, bootstrap_difference, equivalence_tost, mcnemar
 from imdb_lm.runs.environment import env_record
 
 # Family defaults: the training slice one repeat of every side passes over, and the inference sample.
@@ -49,6 +56,12 @@ DEFAULTS = {"recurrent": {"train_limit": 1280, "infer_limit": 512},
 TARGETS = {"recurrent": {"train_vs_baseline": 10.0}, "transformer": {"train_vs_baseline": 2.0,
                                                                         "inference_vs_baseline": 3.0}}
 LIGHTNING_OVERHEAD_LIMIT = 0.05
+# `baselines=` groups: the usual way (tutorial loop / HF Trainer with defaults), a plain loop over our
+# batches, the usual way with only its numeric settings tuned (like with like), and (transformers) this
+# project's path with the checkpoint's attention dropout (the dropout choice's share of the ratio).
+SIDE_GROUPS = ("baseline", "plain_loop", "tuned", "attention_dropout")
+STANDARD_SIDES = ("baseline", "plain_loop")
+EQUIVALENCE_ALPHA = 0.05
 
 
 OPTIONS = [
@@ -63,7 +76,8 @@ OPTIONS = [
     Option("repeats", 5, "interleaved repeats; medians are reported"),
     Option("infer_limit", None, "test reviews in the inference sample", int),
     Option("latency_samples", 20, "single reviews timed for latency"),
-    Option("baselines", "all", "all, or a subset of: baseline,plain_loop"),
+    Option("baselines", "standard", "sides besides this project's: standard (= baseline,plain_loop), all "
+                                    "(= every side), or a subset of: " + ",".join(SIDE_GROUPS)),
     Option("compiled_inference", "on", "on | off: also time inference through torch.compile with frozen "
                                        "weights (predict compile=true); ~5-25 s to compile per model"),
     Option("accuracy", False, "also train this project's path and the baseline from scratch on the same "
@@ -71,10 +85,14 @@ OPTIONS = [
     Option("accuracy_train_limit", 4000, "training reviews of the accuracy comparison"),
     Option("accuracy_epochs", 1, "epochs of the accuracy comparison"),
     Option("accuracy_seeds", 1, "train each side this many times (seeds seed, seed+1, ...)"),
+    Option("accuracy_margin", 0.5, "equivalence margin in accuracy points (TOST over the seed differences)",
+           float),
     Option("tokenization_reviews", 5000, "reviews for tokenizer throughput (0 skips it and the cache check)"),
     Option("set", [], "any train-config override, e.g. set=data.num_workers=2 (repeatable)", list, repeat=True),
     Option("threads", None, "torch CPU threads (default: torch's choice)", int),
     Option("seed", 0, "seed of the slices, initialisations and shuffles"),
+    Option("startup", 3, "whole-process start-up timings (train --help, config/data/checkpoint errors, "
+                         "predict one review) repeated this many times; 0 skips them"),
     Option("output", None, "JSON record path (default: outputs/bench/<time>.json)", str),
 ]
 
@@ -89,12 +107,33 @@ def parse_args(argv: list[str] | None = None):
         value = args[name]
         if value is not None and value <= 0:
             raise UserError(f"{name}={value} must be a positive integer")
+    if args.startup < 0:
+        raise UserError(f"startup={args.startup} must be 0 (skip) or a positive number of repeats")
     for name in ("repeats", "latency_samples", "accuracy_train_limit", "accuracy_epochs", "accuracy_seeds"):
         if args[name] <= 0:
             raise UserError(f"{name}={args[name]} must be a positive integer")
     if args.warmup < 0 or args.tokenization_reviews < 0:
         raise UserError("warmup and tokenization_reviews must be >= 0")
+    if not args.accuracy_margin > 0:
+        raise UserError(f"accuracy_margin={args.accuracy_margin} must be > 0 (accuracy points)")
+    wanted_sides(args.baselines)  # fails early on an unknown name
     return args
+
+
+def wanted_sides(baselines: str) -> set[str]:
+    names = {n.strip() for n in str(baselines).split(",") if n.strip()}
+    wanted = set()
+    for name in names:
+        if name == "all":
+            wanted |= set(SIDE_GROUPS)
+        elif name == "standard":
+            wanted |= set(STANDARD_SIDES)
+        elif name in SIDE_GROUPS:
+            wanted.add(name)
+        else:
+            raise UserError(f"baselines={baselines}: unknown {name}; use standard, all or a subset of "
+                            + ",".join(SIDE_GROUPS))
+    return wanted
 
 
 def overrides(args) -> list[str]:
@@ -116,6 +155,24 @@ def baseline_side(work: Workload, flops):
         return RnnTutorialSide(work)
     from imdb_lm.bench.baselines.hf_trainer import HFTrainerSide
     return HFTrainerSide(work, flops)
+
+
+def tuned_baseline_side(work: Workload, flops):
+    """The baseline with only its numeric settings tuned as ours are (training only)."""
+    if work.family == "recurrent":
+        from imdb_lm.bench.baselines.rnn_tutorial import RnnTutorialTunedSide
+        return RnnTutorialTunedSide(work)
+    from imdb_lm.bench.baselines.hf_trainer import HFTrainerTunedSide
+    return HFTrainerTunedSide(work, flops)
+
+
+def attention_dropout_side(work: Workload, flops):
+    """This project's path with the checkpoint's attention dropout (`model.attention_dropout=null`), or
+    None where it does not apply (recurrent models, or ours already keeps the checkpoint's)."""
+    if work.family != "transformer" or work.cfg.model.get("attention_dropout") is None:
+        return None
+    from imdb_lm.bench.ours import LightningAttentionDropoutSide
+    return LightningAttentionDropoutSide(work, flops)
 
 
 def log(message: str) -> None:
@@ -178,11 +235,7 @@ def bench_model(model: str, args) -> dict:
     ours = LightningSide(work)
     flops = transformer_flops(work, ours.model) if work.family == "transformer" else None
     ours.flops = flops
-    wanted = {"baseline", "plain_loop"} if args.baselines == "all" else set(args.baselines.split(","))
-    unknown = wanted - {"baseline", "plain_loop"}
-    if unknown:
-        raise UserError(f"--baselines {args.baselines}: unknown {', '.join(sorted(unknown))}; "
-                        "use all or a subset of baseline,plain_loop")
+    wanted = wanted_sides(args.baselines)
     sides = [ours]
     if "plain_loop" in wanted:
         from imdb_lm.bench.baselines.plain_loop import PlainLoopSide
@@ -190,6 +243,14 @@ def bench_model(model: str, args) -> dict:
     baseline = baseline_side(work, flops) if "baseline" in wanted else None
     if baseline:
         sides.append(baseline)
+    tuned = tuned_baseline_side(work, flops) if "tuned" in wanted else None
+    if tuned:
+        sides.append(tuned)
+    dropout = attention_dropout_side(work, flops) if "attention_dropout" in wanted else None
+    if dropout:
+        sides.append(dropout)
+    elif "attention_dropout" in wanted:
+        log(f"{model}: no attention-dropout side (a recurrent model, or model.attention_dropout is already null)")
     log(f"{model}: training throughput ({args.repeats} interleaved repeats)")
     train = measure_training(sides, args, work.device)
     log(f"{model}: inference throughput and latency")
@@ -204,6 +265,7 @@ def bench_model(model: str, args) -> dict:
                    "infer_sample": len(work.infer_indices), "model": OmegaConf.to_container(work.cfg.model),
                    "data": OmegaConf.to_container(work.cfg.data), "optimizer": OmegaConf.to_container(work.cfg.optimizer)},
         "sides": {side.name: {"description": side.description, "flush_denormals": side.flush_denormals,
+                              "precision": getattr(side, "precision", None),
                               "train": train[side.name], "inference": infer.get(side.name)} for side in sides},
         "flops_per_step_model": ({"per_sequence": flops.constant, "per_token": flops.linear,
                                   "per_token_squared": flops.quadratic,
@@ -214,13 +276,21 @@ def bench_model(model: str, args) -> dict:
         result["sides"][compiled.name] = {"description": compiled.description, "flush_denormals": True,
                                           "train": None, "inference": {**infer[compiled.name],
                                           "first_pass_seconds": compiled.first_pass_seconds}}
-    result["ratios"] = ratios(result, baseline)
+    result["ratios"] = ratios(result, baseline, tuned, dropout)
     if args.accuracy and baseline:
         result["accuracy"] = accuracy_parity([ours, baseline], work, args)
     return result
 
 
-def ratios(result: dict, baseline) -> dict:
+def train_ratio(sides: dict, a: str, b: str) -> float | None:
+    return ratio(sides[a]["train"]["samples_per_s"], sides[b]["train"]["samples_per_s"])
+
+
+def ratios(result: dict, baseline, tuned=None, dropout=None) -> dict:
+    """Ratios of the sides' medians. Besides the headline ratios against the baseline: ours against the
+    tuned baseline (the engineering share, same numerics) and the tuned baseline against the plain one
+    (the numeric settings' share); ours against ours with the checkpoint's attention dropout (the
+    dropout choice's share), and that side against the baseline (same dropouts on both sides)."""
     sides, out = result["sides"], {}
     ours_train = sides["lightning"]["train"]["samples_per_s"]
     if baseline:
@@ -236,6 +306,14 @@ def ratios(result: dict, baseline) -> dict:
                                                                         base["inference"]["samples_per_s"])
             out["compiled_latency_p50_speedup_vs_baseline"] = ratio(base["inference"]["latency_ms_p50"],
                                                                     compiled["latency_ms_p50"])
+    if tuned:
+        out["train_samples_per_s_vs_tuned_baseline"] = train_ratio(sides, "lightning", tuned.name)
+        if baseline:
+            out["tuned_baseline_vs_baseline"] = train_ratio(sides, tuned.name, baseline.name)
+    if dropout:
+        out["attention_dropout_0_gain"] = train_ratio(sides, "lightning", dropout.name)
+        if baseline:
+            out["lightning_attention_dropout_vs_baseline"] = train_ratio(sides, dropout.name, baseline.name)
     if "plain_loop" in sides:
         out["lightning_vs_plain_loop"] = ratio(ours_train, sides["plain_loop"]["train"]["samples_per_s"])
     # The inference target is met by this project's fastest batch inference (compiled where measured).
@@ -284,6 +362,8 @@ def accuracy_parity(sides: list, work: Workload, args) -> dict:
     if len(seeds) > 1:
         half = stats.t.ppf(0.975, len(seeds) - 1) * np.std(differences, ddof=1) / np.sqrt(len(seeds))
         out["across_seeds"]["ci95_points"] = [out["difference_points"] - half, out["difference_points"] + half]
+    out["across_seeds"]["equivalence"] = equivalence_record(differences, args.accuracy_margin)
+    out["verdict"] = out["across_seeds"]["equivalence"]["verdict"]
     first, test = bootstrap_difference(ours[0], base[0], seed=args.seed), mcnemar(ours[0], base[0])
     out["first_seed_test_sampling"] = {
         "seed": seeds[0], "difference_points": 100 * first.diff, "ci95_points": [100 * first.low, 100 * first.high],
@@ -292,24 +372,38 @@ def accuracy_parity(sides: list, work: Workload, args) -> dict:
     return out
 
 
+def equivalence_record(differences: list[float], margin: float) -> dict:
+    """TOST over the seed-paired differences (points): "equivalent within +-margin points" only when
+    both one-sided t tests reject at 5% (the 90% t interval lies inside the margin)."""
+    tost = equivalence_tost(differences, margin, EQUIVALENCE_ALPHA)
+    verdict = f"equivalent within \u00b1{margin:g} points" if tost.verdict == EQUIVALENT else tost.verdict
+    return {"test": "TOST: two one-sided t tests over the seed differences", "margin_points": margin,
+            "alpha": EQUIVALENCE_ALPHA, "seeds": tost.n, "p_value": tost.p_value,
+            "p_value_lower": tost.p_lower, "p_value_upper": tost.p_upper,
+            "ci90_points": None if tost.low is None else [tost.low, tost.high], "verdict": verdict}
+
+
 def print_summary(record: dict) -> None:
     for model, result in record["models"].items():
         print(f"\n== {model} ({result['config']['precision']}, max_length {result['config']['max_length']}, "
               f"batch {result['config']['batch_size']}) ==")
-        print(f"{'side':<19}{'train samp/s':>13}{'tokens/s':>10}{'pad %':>7}{'infer samp/s':>13}"
+        print(f"{'side':<28}{'train samp/s':>13}{'tokens/s':>10}{'pad %':>7}{'infer samp/s':>13}"
               f"{'p50 ms':>8}{'p95 ms':>8}{'peak MB':>9}{'TFLOP/s':>9}")
         nan = float("nan")
         for name, side in result["sides"].items():
             t, i = side["train"] or {}, side["inference"] or {}
             peak = t.get("peak_memory_mb") or i.get("peak_memory_mb") or nan
             pad = nan if t.get("padding_fraction") is None else t["padding_fraction"]
-            print(f"{name:<19}{t.get('samples_per_s', nan):>13.1f}{t.get('tokens_per_s', nan):>10.0f}"
+            print(f"{name:<28}{t.get('samples_per_s', nan):>13.1f}{t.get('tokens_per_s', nan):>10.0f}"
                   f"{100 * pad:>7.1f}"
                   f"{i.get('samples_per_s', nan):>13.1f}{i.get('latency_ms_p50', nan):>8.1f}"
                   f"{i.get('latency_ms_p95', nan):>8.1f}{peak:>9.0f}{(t.get('flops_per_s') or nan) / 1e12:>9.3f}")
         for key, value in result["ratios"].items():
             if key != "targets" and value is not None:
                 print(f"  {key}: {value:.2f}x")
+        if "train_samples_per_s_vs_baseline" in result["ratios"] and \
+                "train_samples_per_s_vs_tuned_baseline" not in result["ratios"]:
+            print("  (against the baseline's defaults; baselines=all also measures it tuned, like with like)")
         for key, t in result["ratios"]["targets"].items():
             print(f"  target {key}: {t['measured'] or float('nan'):.2f} vs {t['target']} -> "
                   f"{'met' if t['met'] else 'not measured' if t['measured'] is None else 'NOT met'}")
@@ -325,6 +419,10 @@ def print_summary(record: dict) -> None:
                   f"{len(acc['seeds'])} seed(s)): {sides}; difference {acc['difference_points']:+.2f} points"
                   f"{spread}; seed {first['seed']}, test sampling only: 95% CI {first['ci95_points'][0]:+.2f} "
                   f"to {first['ci95_points'][1]:+.2f}, McNemar p={first['mcnemar']['p_value']:.3g}")
+            eq = seeds["equivalence"]
+            p = "needs 2+ seeds" if eq["p_value"] is None else f"p={eq['p_value']:.3g}"
+            print(f"  accuracy parity over seeds: {acc['verdict']} (TOST, margin \u00b1{eq['margin_points']:g} "
+                  f"points, {p})")
     tok = record.get("tokenization")
     if tok:
         t = tok["throughput"]
@@ -369,9 +467,15 @@ def main(argv: list[str] | None = None) -> Path:
         record["tokenization"] = {"throughput": tokenizer_throughput(sample, work.max_length),
                                   "cache": cache_check(data_kwargs)}
     torch.set_flush_denormal(True)
+    if args.startup:
+        log("start-up timings (whole processes)")
+        with tempfile.TemporaryDirectory() as scratch:
+            record["startup"] = measure_startup(args.startup, Path(scratch), Path.cwd())
     out = Path(args.output or f"outputs/bench/{started.strftime('%Y-%m-%d_%H-%M-%S')}.json")
     write_record(record, out)
     print_summary(record)
+    if "startup" in record:
+        print_startup(record["startup"])
     print(f"\nrecord: {out}")
     return out
 

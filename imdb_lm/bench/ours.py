@@ -4,6 +4,8 @@ module's length-bucketed, dynamically padded batches of the cached tokenized spl
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import time
 
 import lightning as L
@@ -11,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from imdb_lm.bench.harness import StepFlops, StepWindow, autocast, correct_over, count_flops, sync
 from imdb_lm.bench.workload import Workload, to_device
@@ -65,6 +68,7 @@ class LightningSide:
 
     def __init__(self, work: Workload, flops: StepFlops | None = None):
         self.work, self.flops = work, flops
+        self.precision = work.precision
         self.description = (f"this project: Lightning Trainer, length-bucketed dynamic padding, "
                             f"precision {work.precision}")
         self.model = work.make_model()
@@ -118,6 +122,22 @@ class LightningSide:
         batches = sorted_batches(self.work.split("test"), self.work.infer_batch_size,
                                  self.work.datamodule.pad_id, self.work.device)
         return correct_over(self._forward, batches)
+
+
+class LightningAttentionDropoutSide(LightningSide):
+    """This project's path exactly, but for the checkpoint's attention dropout (`model.attention_dropout=null`,
+    0.1 for MiniLM) instead of 0: against the `lightning` side it measures what the dropout choice alone
+    gains (SDPA's fused kernel instead of a materialised, masked attention matrix), a change of the
+    regularisation rather than of the engineering. Training only (dropout is off at inference)."""
+
+    name = "lightning_attention_dropout"
+
+    def __init__(self, work: Workload, flops: StepFlops | None = None):
+        cfg = copy.deepcopy(work.cfg)
+        OmegaConf.update(cfg, "model.attention_dropout", None, merge=False)
+        super().__init__(dataclasses.replace(work, cfg=cfg), flops)
+        self.description = (f"this project's path with the checkpoint's attention dropout "
+                            f"(model.attention_dropout=null), precision {work.precision}")
 
 
 class CompiledInferenceSide:

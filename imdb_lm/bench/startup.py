@@ -73,3 +73,20 @@ def find_bigru_run(root: Path = Path("outputs")) -> str | None:
         if (record.get("model") or {}).get("name") == "bigru" and record.get("status") == "completed":
             found.append((path.stat().st_mtime, str(path.parent)))
     return max(found)[1] if found else None
+
+
+def measure_startup(repeats: int, scratch: Path, cwd: Path) -> dict:
+    """The record's `startup` block: each command's timings against its target, and whether all met."""
+    run_dir = find_bigru_run(cwd / "outputs")
+    timings = time_commands(commands(run_dir, scratch), repeats, cwd)
+    return {"repeats": repeats, "bigru_run": run_dir and os.path.relpath(run_dir, cwd),
+            "predict_skipped": None if run_dir else "no finished BiGRU run under outputs/ (make train makes one)",
+            "commands": timings, "all_met": all(t["met"] for t in timings.values())}
+
+
+def print_startup(block: dict) -> None:
+    print(f"\nstart-up (whole process, median of {block['repeats']}):")
+    for name, t in block["commands"].items():
+        print(f"  {name:<34}{t['median_s']:>6.2f} s  (target {t['target_s']:g} s: {'met' if t['met'] else 'NOT met'})")
+    if block["predict_skipped"]:
+        print(f"  predict one review: skipped, {block['predict_skipped']}")

@@ -25,7 +25,8 @@ BUDGET_S = 480  # the whole check, install excluded: 8 minutes on one GPU
 # Short, stated scale: slices of the frozen splits, one epoch.
 TRAIN_SCALE = ["data.train_limit=2000", "data.val_limit=500", "data.test_limit=1000", "trainer.max_epochs=1"]
 BENCH_SCALE = ["--repeats", "1", "--train-limit", "512", "--infer-limit", "256", "--latency-samples", "10",
-               "--tokenization-reviews", "0", "--compiled-inference", "off"]
+               "--tokenization-reviews", "0", "--compiled-inference", "off",
+               "--startup", "0"]
 # The test files holding `gpu`-marked tests: collecting the whole suite would import the notebook
 # tests' packages, which the GPU machine lacks (a test checks this list against the marker).
 GPU_TEST_FILES = ("tests/test_gpu.py", "tests/test_configs.py")

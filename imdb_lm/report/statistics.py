@@ -134,3 +134,51 @@ def seed_bootstrap(correct_a: np.ndarray, correct_b: np.ndarray, resamples: int 
     acc_a, acc_b = float(a.mean()), float(b.mean())
     return SeedDifference(n, len(a), len(b), acc_a, acc_b, acc_a - acc_b, float(low), float(high), confidence,
                           resamples)
+
+
+class Equivalence:
+    n: int
+    mean: float
+    margin: float
+    alpha: float
+    p_value: float | None      # TOST: the larger of the two one-sided p-values (None below two values)
+    p_lower: float | None      # H0: mean <= -margin
+    p_upper: float | None      # H0: mean >= +margin
+    low: float | None          # the (1 - 2 alpha) t interval, the one TOST's verdict corresponds to
+    high: float | None
+    verdict: str               # "equivalent" | "inconclusive" | "not equivalent"
+
+
+EQUIVALENT, INCONCLUSIVE, NOT_EQUIVALENT = "equivalent", "inconclusive", "not equivalent"
+
+
+def equivalence_tost(differences, margin: float, alpha: float = 0.05) -> Equivalence:
+    """Two one-sided t tests (TOST) that the mean of paired `differences` lies within +-`margin`.
+
+    Equivalent when both one-sided nulls (mean <= -margin, mean >= +margin) are rejected at `alpha`,
+    i.e. when the (1 - 2 alpha) t interval lies inside the margin; not equivalent when that interval
+    lies wholly outside it (a one-sided t test rejects |mean| <= margin at `alpha`); inconclusive
+    otherwise, and always with fewer than two values (no spread to test against)."""
+    d = np.asarray(differences, dtype=float)
+    n, mean = len(d), float(d.mean()) if len(d) else float("nan")
+    if n < 2:
+        return Equivalence(n, mean, margin, alpha, None, None, None, None, None, INCONCLUSIVE)
+    se = float(d.std(ddof=1)) / np.sqrt(n)
+    df = n - 1
+    if se == 0.0:  # no spread: the mean is known exactly
+        inside, outside = abs(mean) < margin, abs(mean) > margin
+        p_lower = 0.0 if mean > -margin else 1.0
+        p_upper = 0.0 if mean < margin else 1.0
+        verdict = EQUIVALENT if inside else NOT_EQUIVALENT if outside else INCONCLUSIVE
+        return Equivalence(n, mean, margin, alpha, max(p_lower, p_upper), p_lower, p_upper, mean, mean, verdict)
+    p_lower = float(stats.t.sf((mean + margin) / se, df))
+    p_upper = float(stats.t.cdf((mean - margin) / se, df))
+    half = float(stats.t.ppf(1 - alpha, df)) * se
+    low, high = float(mean - half), float(mean + half)
+    if max(p_lower, p_upper) < alpha:
+        verdict = EQUIVALENT
+    elif low > margin or high < -margin:
+        verdict = NOT_EQUIVALENT
+    else:
+        verdict = INCONCLUSIVE
+    return Equivalence(n, mean, margin, alpha, max(p_lower, p_upper), p_lower, p_upper, low, high, verdict)

@@ -20,6 +20,7 @@ class PlainLoopSide:
 
     def __init__(self, work: Workload, flops: StepFlops | None = None):
         self.work, self.flops = work, flops
+        self.precision = work.precision
         self.description = (f"plain PyTorch loop over this project's batches and model, "
                             f"precision {work.precision}")
         self.model = work.make_model().to(work.device)
