@@ -4,7 +4,11 @@ McNemar's test looks only at the discordant reviews (one model right, the other 
 such reviews, under "equally accurate" each is a fair coin. Below 25 discordant pairs the exact
 two-sided binomial test is used, above it the chi-squared statistic with continuity correction
 (the usual textbook rule). The accuracy difference gets a paired bootstrap confidence interval:
-resample reviews with replacement, keep each review's pair of outcomes together.
+resample reviews with replacement, keep each review's pair of outcomes together. Between two
+settings run with several seeds each, `seed_bootstrap` adds the seed level: seeds are resampled
+within each family (they are not paired across families), reviews jointly across them, so the
+interval covers seed-to-seed variation as well as test sampling. The bench's parity verdict uses
+`equivalence_tost`.
 """
 
 from __future__ import annotations
