@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError("name at least one sweep or run folder, e.g. python -m imdb_lm.report outputs/multirun/<sweep>")
         if args.bootstrap < 100:
             raise UserError(f"bootstrap={args.bootstrap} is too few resamples; use at least 100")
+        if args.markdown and (Path(args.markdown).is_dir() or not args.markdown.endswith(".md")):
+            raise UserError(f"markdown={args.markdown} must name a .md file, e.g. markdown=docs/study.md")
         if args.explain < 0:
             raise UserError(f"explain={args.explain} must be 0 (off) or a positive number of test reviews")
         from imdb_lm.report import analyze, interpretability, write_report  # after parsing: --help is instant
@@ -47,8 +49,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.explain:
             page = ensure_explained(analysis, args.explain, page, args.device)
         interpretability.attach(analysis, args.bootstrap, args.seed, page if page and page.is_file() else None)
-        if args.markdown and (Path(args.markdown).is_dir() or not args.markdown.endswith(".md")):
-            raise UserError(f"markdown={args.markdown} must name a .md file, e.g. markdown=docs/study.md")
         paths = write_report(analysis, out, markdown=args.markdown)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
