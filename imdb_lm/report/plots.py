@@ -92,7 +92,7 @@ def _pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.array(front, int)
 
 
-def pareto_plot(frame: pd.DataFrame, path: Path) -> Path | None:
+def pareto_plot(frame: pd.DataFrame, path: Path, fidelity: str = "") -> Path | None:
     """Test accuracy against training time and against single-review latency, every finished run."""
     done = tables.finished(frame)
     if done.empty:
@@ -117,11 +117,12 @@ def pareto_plot(frame: pd.DataFrame, path: Path) -> Path | None:
         ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle("Accuracy against cost (each point is one run)")
+    fig.suptitle("Accuracy against cost (each point is one run)" + (f"\n{fidelity}" if fidelity else ""), fontsize=10)
     return _save(fig, path)
 
 
-def learning_curves(best_runs: dict[str, str], histories: dict[str, list[dict]], path: Path) -> Path | None:
+def learning_curves(best_runs: dict[str, str], histories: dict[str, list[dict]], path: Path,
+                    fidelity: str = "") -> Path | None:
     """Validation accuracy and training loss per epoch of the best run of each model."""
     if not best_runs:
         return None
@@ -140,11 +141,11 @@ def learning_curves(best_runs: dict[str, str], histories: dict[str, list[dict]],
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         ax.xaxis.get_major_locator().set_params(integer=True)
-    fig.suptitle("Learning curves of the best run per model")
+    fig.suptitle("Learning curves of the best run per model" + (f"\n{fidelity}" if fidelity else ""), fontsize=10)
     return _save(fig, path)
 
 
-def stability_plot(by_optimizer_lr: pd.DataFrame, path: Path) -> Path | None:
+def stability_plot(by_optimizer_lr: pd.DataFrame, path: Path, fidelity: str = "") -> Path | None:
     """Share of failed runs per family, optimizer and lr_scale."""
     if by_optimizer_lr.empty:
         return None
@@ -163,7 +164,8 @@ def stability_plot(by_optimizer_lr: pd.DataFrame, path: Path) -> Path | None:
         ax.set_ylabel("failed runs (%)")
         ax.set_title(tables.FAMILY_LABEL.get(family, family))
         ax.legend(fontsize=8)
-    fig.suptitle("Stability: runs that failed or ended at or below the majority class")
+    fig.suptitle("Stability: runs that failed or ended at or below the majority class"
+                 + (f"\n{fidelity}" if fidelity else ""), fontsize=10)
     return _save(fig, path)
 
 

@@ -326,15 +326,16 @@ def make_figures(analysis: Analysis, fig_dir: Path) -> dict[str, Path | None]:
     fig_dir.mkdir(parents=True, exist_ok=True)
     best_runs = dict(zip(analysis.leaderboard["model"], analysis.leaderboard["best_run"], strict=True)) \
         if not analysis.leaderboard.empty else {}
+    full = f"Fidelity: {analysis.fidelity.get('full', '')}"
     return {
         "sensitivity": plots.sensitivity_heatmaps(analysis.runs, fig_dir / "sensitivity.png",
                                                   f"Fidelity: {analysis.fidelity.get('grid', '')}"),
         "batch_size": plots.batch_size_plot(analysis.runs, fig_dir / "batch_size.png",
                                             f"Fidelity: {analysis.fidelity.get('grid', '')}"),
         "efficiency": plots.efficiency_plot(analysis.efficiency, fig_dir / "efficiency.png"),
-        "pareto": plots.pareto_plot(fidelity.full(analysis.runs), fig_dir / "pareto.png"),
-        "learning_curves": plots.learning_curves(best_runs, analysis.histories, fig_dir / "learning_curves.png"),
-        "stability": plots.stability_plot(analysis.stability_optimizer_lr, fig_dir / "stability.png"),
+        "pareto": plots.pareto_plot(fidelity.full(analysis.runs), fig_dir / "pareto.png", full),
+        "learning_curves": plots.learning_curves(best_runs, analysis.histories, fig_dir / "learning_curves.png", full),
+        "stability": plots.stability_plot(analysis.stability_optimizer_lr, fig_dir / "stability.png", full),
         **{f"parallel_{family}": parallel.parallel_coordinates(analysis.runs, result, fig_dir / f"parallel_{family}.png")
            for family, result in analysis.importance.items()},
     }
