@@ -161,7 +161,8 @@ def hyperparameter_blocks(analysis: Analysis, figures: dict[str, Path | None]) -
         return []
     out: list[tuple[str, object]] = [
         ("h2", "Hyperparameters: parallel coordinates and importance per family"),
-        ("note", f"Importance: {importance.METHOD}. Computed from the run records alone (report/importance.py); "
+        ("note", f"Fidelity: {analysis.fidelity.get('grid', '')} (the grid). "
+                 f"Importance: {importance.METHOD}. Computed from the run records alone (report/importance.py); "
                  "on a complete grid the shares are exact, an incomplete one is fitted by least squares.")]
     for family, result in analysis.importance.items():
         out += [("h3", tables.FAMILY_LABEL.get(family, family)), ("figure", figures.get(f"parallel_{family}")),
@@ -336,7 +337,7 @@ def make_figures(analysis: Analysis, fig_dir: Path) -> dict[str, Path | None]:
         "pareto": plots.pareto_plot(fidelity.full(analysis.runs), fig_dir / "pareto.png", full),
         "learning_curves": plots.learning_curves(best_runs, analysis.histories, fig_dir / "learning_curves.png", full),
         "stability": plots.stability_plot(analysis.stability_optimizer_lr, fig_dir / "stability.png", full),
-        **{f"parallel_{family}": parallel.parallel_coordinates(analysis.runs, result, fig_dir / f"parallel_{family}.png")
+        **{f"parallel_{family}": parallel.parallel_coordinates(fidelity.grid(analysis.runs), result, fig_dir / f"parallel_{family}.png")
            for family, result in analysis.importance.items()},
     }
 
