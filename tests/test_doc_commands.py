@@ -44,6 +44,7 @@ from imdb_lm.errors import UserError
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = {"predict": "imdb_lm/predict.py", "evaluate": "imdb_lm/evaluate.py",
          "explain": "imdb_lm/explain/__main__.py", "report": "imdb_lm/report/__main__.py",
+         "report.publish": "imdb_lm/report/publish.py",
          "bench": "imdb_lm/bench/__main__.py", "gpu_check.prepare": "imdb_lm/gpu_check/prepare.py",
          "gpu_check.run": "imdb_lm/gpu_check/run.py", "gpu_check.merge": "imdb_lm/gpu_check/merge.py",
          "study.ood": "imdb_lm/study/ood.py"}

@@ -73,3 +73,48 @@ def test_outcomes_refuse_conflicting_labels_and_disjoint_sets():
         statistics.paired_outcomes({"h": (1, 0.9)}, {"h": (0, 0.9)})
     with pytest.raises(ValueError, match="share no test review"):
         statistics.paired_outcomes({"a": (1, 0.9)}, {"b": (1, 0.9)})
+
+
+# ---- seed level: two-level bootstrap over seeds (within each family) and reviews (paired) ----------
+def test_seed_bootstrap_with_identical_seeds_is_the_paired_review_interval():
+    # Every seed of A right on all 400 reviews, every seed of B on half: resampling seeds changes nothing,
+    # so the interval is the review-level one: 0.5 +- 1.96 * 0.5 / sqrt(400).
+    a, b = outcomes(200, 200, 0, 0)
+    result = statistics.seed_bootstrap(np.stack([a] * 3), np.stack([b] * 2), resamples=4000, seed=1)
+    assert (result.seeds_a, result.seeds_b, result.n) == (3, 2, 400)
+    assert (result.acc_a, result.acc_b, result.diff) == (1.0, 0.5, 0.5)
+    se = 0.5 / math.sqrt(400)
+    assert result.low == pytest.approx(0.5 - 1.96 * se, abs=0.012)
+    assert result.high == pytest.approx(0.5 + 1.96 * se, abs=0.012)
+    assert result.reliable
+
+
+def test_seed_bootstrap_covers_the_spread_between_seeds():
+    # A's two seeds score 90% and 60% on 1,000 reviews, B's two 75%: the mean difference is 0, and with
+    # only two seeds a resample takes both of A's bad seed with probability 1/4, both good with 1/4:
+    # the interval reaches about -15 and +15 points, far wider than test sampling alone (~ +-3).
+    n = 1000
+    good, bad, mid = (np.arange(n) < k for k in (900, 600, 750))
+    result = statistics.seed_bootstrap(np.stack([good, bad]), np.stack([mid, mid]), resamples=4000, seed=0)
+    assert result.diff == pytest.approx(0.0)
+    assert result.low == pytest.approx(-0.15, abs=0.02) and result.high == pytest.approx(0.15, abs=0.02)
+    assert not result.reliable
+    # review resampling alone (one seed each, A's good seed vs B) is narrow and excludes zero
+    single = statistics.seed_bootstrap(good[None], mid[None], resamples=2000, seed=0)
+    assert single.low > 0.1 and single.high - single.low < 0.06
+
+
+def test_seed_bootstrap_keeps_reviews_paired_across_families():
+    # A and B are wrong on the same 190 hard reviews, B on 10 more: paired, only those 10 reviews vary the
+    # difference (se = sqrt(0.01 * 0.99 / 1000), an interval ~1.2 points wide); resampling each family's
+    # reviews independently would spread it like two independent accuracies (~7 points wide).
+    n = 1000
+    a, b = np.arange(n) >= 190, np.arange(n) >= 200
+    result = statistics.seed_bootstrap(a[None], b[None], resamples=2000, seed=0)
+    assert result.diff == pytest.approx(0.01)
+    assert result.high - result.low < 0.015
+
+
+def test_seed_bootstrap_refuses_different_review_sets():
+    with pytest.raises(ValueError, match="different reviews"):
+        statistics.seed_bootstrap(np.ones((2, 10), bool), np.ones((2, 11), bool))

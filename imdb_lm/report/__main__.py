@@ -1,7 +1,9 @@
-"""`python -m imdb_lm.report SWEEP_DIR [MORE_DIRS] [out=DIR] [explain=N]`: the comparison report.
+"""`python -m imdb_lm.report SWEEP_DIR [MORE_DIRS] [out=DIR] [explain=N] [markdown=FILE]`: the comparison report.
 
-Collects every metrics.json under the folders (recursively) into results.csv and writes report.md,
-a self-contained report.html and figures/*.png into `out` (default: <first folder>/report). With
+Collects every metrics.json under the folders (recursively; compact records published with
+`python -m imdb_lm.report.publish` too) into results.csv and writes report.md, a self-contained
+report.html and figures/*.png into `out` (default: <first folder>/report); `markdown=FILE` writes the
+same markdown to FILE as well, its figure links relative to FILE (docs/study.md). With
 explain=N the selected RNN and transformer are also explained on the same N test reviews
 (python -m imdb_lm.explain) and the report scores the faithfulness of their explanations.
 """
@@ -21,6 +23,7 @@ OPTIONS = [
     Option("seed", 0, "bootstrap random seed"),
     Option("explain", 0, "explain the selected runs on N test reviews (0: only reuse earlier explanations)"),
     Option("device", "auto", "device for explain: auto | cpu | cuda[:N]"),
+    Option("markdown", None, "also write the markdown report to FILE, figures linked relative to it", str),
 ]
 
 
@@ -31,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError("name at least one sweep or run folder, e.g. python -m imdb_lm.report outputs/multirun/<sweep>")
         if args.bootstrap < 100:
             raise UserError(f"bootstrap={args.bootstrap} is too few resamples; use at least 100")
+        if args.markdown and (Path(args.markdown).is_dir() or not args.markdown.endswith(".md")):
+            raise UserError(f"markdown={args.markdown} must name a .md file, e.g. markdown=docs/study.md")
         if args.explain < 0:
             raise UserError(f"explain={args.explain} must be 0 (off) or a positive number of test reviews")
         from imdb_lm.report import analyze, interpretability, write_report  # after parsing: --help is instant
@@ -44,11 +49,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.explain:
             page = ensure_explained(analysis, args.explain, page, args.device)
         interpretability.attach(analysis, args.bootstrap, args.seed, page if page and page.is_file() else None)
-        paths = write_report(analysis, out)
+        paths = write_report(analysis, out, markdown=args.markdown)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"{len(analysis.runs)} runs -> {paths['html']}\n  {paths['markdown']}\n  {paths['results']}")
+    print(f"{len(analysis.runs)} runs -> {paths['html']}\n  {paths['markdown']}\n  {paths['results']}"
+          + (f"\n  {args.markdown}" if args.markdown else ""))
     return 0
 
 

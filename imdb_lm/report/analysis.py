@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from imdb_lm.report import collect, interpretability, tables
+from imdb_lm.report import collect, contrasts, efficiency, fidelity, interpretability, tables
 from imdb_lm.report.importance import Importance, importance
 from imdb_lm.report.statistics import PairedDifference
 
@@ -18,9 +18,11 @@ class Analysis:
     majority: float | None             # majority-class share of the shared test split
     leaderboard: pd.DataFrame          # best setting per model, mean ± std over seeds
     best_family: dict[str, pd.Series]  # best leaderboard row per family (by val accuracy)
-    comparison: dict | None            # McNemar + bootstrap: best transformer (A) vs best RNN (B)
+    comparison: dict | None            # every seed of the selected transformer (A) vs RNN (B): two-level
+                                       # bootstrap ("difference") and per-seed McNemar ("mcnemar")
     sensitivity: dict[str, pd.DataFrame]
     batch_size: pd.DataFrame
+    optimizer: pd.DataFrame
     stability_family: pd.DataFrame
     stability_optimizer: pd.DataFrame
     stability_optimizer_lr: pd.DataFrame
@@ -33,6 +35,10 @@ class Analysis:
     interpretability_difference: PairedDifference | None = None  # IG gain over random: RNN - transformer
     explain_page: Path | None = None
     importance: dict[str, Importance] = field(default_factory=dict)  # per family (report/importance.py)
+    # fidelity in words of each pool of runs (report/fidelity.py): "full" (leaderboard, stability), "grid"
+    fidelity: dict[str, str] = field(default_factory=dict)
+    efficiency: pd.DataFrame = field(default_factory=pd.DataFrame)  # report/efficiency.py
+    contrasts: pd.DataFrame = field(default_factory=pd.DataFrame)  # report/contrasts.py: what makes the difference
 
 
 def analyze(dirs: list[str | Path], resamples: int = 10_000, seed: int = 0) -> Analysis:
@@ -43,20 +49,22 @@ def analyze(dirs: list[str | Path], resamples: int = 10_000, seed: int = 0) -> A
     best = tables.best_per_family(board) if not board.empty else {}
     comparison = None
     if "recurrent" in best and "transformer" in best:
-        comparison = tables.paired_comparison(best["transformer"]["best_run"], best["recurrent"]["best_run"],
-                                              resamples, seed)
+        comparison = tables.seed_comparison(runs, best["transformer"]["run_dirs"], best["recurrent"]["run_dirs"],
+                                            resamples, seed)
     models = sorted(tables.finished(runs)["model"].unique())
     devices = runs["device"].dropna()
     analysis = Analysis(
         runs=runs, majority=majority, leaderboard=board, best_family=best, comparison=comparison,
         sensitivity={m: tables.sensitivity(runs, m) for m in models},
-        batch_size=tables.batch_size_effect(runs),
+        batch_size=tables.batch_size_effect(runs), optimizer=tables.optimizer_effect(runs),
         stability_family=tables.stability(runs, ["family"]),
         stability_optimizer=tables.stability(runs, ["family", "optimizer"]),
         stability_optimizer_lr=tables.stability(runs, ["family", "optimizer", "lr_scale"]),
         seed_variance=tables.seed_variance(runs, board),
         histories=collect.histories(list(board["best_run"])) if not board.empty else {},
         device=devices.mode().iloc[0] if not devices.empty else "unknown device",
-        sources=[str(d) for d in dirs], importance=importance(runs))
+        sources=[str(d) for d in dirs], importance=importance(fidelity.grid(runs)),
+        fidelity={"full": fidelity.describe(fidelity.full(runs)), "grid": fidelity.describe(fidelity.grid(runs))},
+        efficiency=efficiency.curve_table(runs, best), contrasts=contrasts.contrast_table(runs, resamples, seed))
     interpretability.attach(analysis, resamples, seed)
     return analysis

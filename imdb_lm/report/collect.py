@@ -8,12 +8,14 @@ may differ); otherwise the report stops and names the differing runs.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 
 from imdb_lm.errors import UserError
-from imdb_lm.runs.records import METRICS_FILE, PREDICTIONS_FILE, read_metrics, read_predictions
+from imdb_lm.report import outcomes
+from imdb_lm.runs.records import EVALUATIONS_DIR, METRICS_FILE, read_metrics
 
 SPLITS = ("train", "val", "test")
 # Everything that defines a setting except the seed: runs that differ only in seed are repeats.
@@ -95,19 +97,57 @@ def _row(record: dict) -> dict:
         "test_loss": test.get("loss"),
         "fit_seconds": timing.get("fit_seconds"), "epoch_seconds": timing.get("mean_epoch_seconds"),
         "train_samples_per_s": timing.get("train_samples_per_s"),
+        "train_tokens_per_s": timing.get("train_tokens_per_s"),
         "test_samples_per_s": timing.get("test_samples_per_s"),
         "latency_ms_p50": timing.get("latency_ms_p50"), "latency_ms_p95": timing.get("latency_ms_p95"),
         "device": (record.get("env") or {}).get("device"),
-        "has_predictions": (Path(record["run_dir"]) / PREDICTIONS_FILE).is_file(),
+        "has_predictions": outcomes.has_test_outcomes(record["run_dir"], record),
+        # the study's stage (grid / promoted / seed / curve / ablation) and fidelity, where recorded
+        "stage": record.get("stage"), "train_reviews": train_reviews(record),
+        **out_of_domain(record),
     }
+
+
+def train_reviews(record: dict) -> int | None:
+    """Training reviews the run used: the study records it; older runs have their train split's count."""
+    value = record.get("train_reviews") or (record.get("hparams") or {}).get("train_reviews")
+    if value is None:
+        value = ((record.get("splits") or {}).get("train") or {}).get("count")
+    return int(value) if value is not None else None
+
+
+def evaluations(record: dict) -> dict[str, dict]:
+    """name -> `imdb_lm.evaluate` record of the run (from its folder, or carried by a compact record)."""
+    if record.get("evaluations") is not None:
+        return dict(record["evaluations"])
+    folder = Path(record["run_dir"]) / EVALUATIONS_DIR
+    found = {}
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        if path.name.endswith(".analysis.json"):
+            continue
+        try:
+            found[path.stem] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # a broken evaluation is not a result; the run's own numbers still stand
+    return found
+
+
+def out_of_domain(record: dict) -> dict:
+    """Accuracy on another source (the first out-of-domain evaluation by name, e.g. rotten_tomatoes)."""
+    for name, evaluation in sorted(evaluations(record).items()):
+        test = ((evaluation.get("metrics") or {}).get("test")) or {}
+        if evaluation.get("out_of_domain") and test.get("acc") is not None:
+            return {"ood_acc": test["acc"], "ood_source": name,
+                    "ood_reviews": (evaluation.get("fingerprint") or {}).get("count")}
+    return {"ood_acc": None, "ood_source": None, "ood_reviews": None}
 
 
 def runs_frame(records: list[dict]) -> pd.DataFrame:
     """One row per distinct job (newest record wins), numbers as floats, sorted for stable output."""
     frame = pd.DataFrame([_row(r) for r in records])
     frame = frame.sort_values("finished_at").drop_duplicates("job_key", keep="last")
-    numeric = ["lr", "lr_scale", "val_acc", "test_acc", "test_f1", "test_auroc", "test_loss", "fit_seconds",
-               "epoch_seconds", "train_samples_per_s", "test_samples_per_s", "latency_ms_p50", "latency_ms_p95"]
+    numeric = ["lr", "lr_scale", "val_acc", "ood_acc", "test_acc", "test_f1", "test_auroc", "test_loss", "fit_seconds",
+               "epoch_seconds", "train_samples_per_s", "train_tokens_per_s", "test_samples_per_s", "latency_ms_p50", "latency_ms_p95"]
     frame[numeric] = frame[numeric].apply(pd.to_numeric, errors="coerce")
     return frame.sort_values(["family", "model", "optimizer", "lr", "batch_size", "seed"],
                              na_position="last").reset_index(drop=True)
@@ -116,9 +156,9 @@ def runs_frame(records: list[dict]) -> pd.DataFrame:
 def majority_share(frame: pd.DataFrame) -> float | None:
     """Share of the most frequent label in the test split (all compared runs share that split)."""
     for run_dir in frame.loc[frame["has_predictions"], "run_dir"]:
-        labels = [label for label, _ in read_predictions(run_dir).values()]
-        if labels:
-            positive = sum(labels) / len(labels)
+        found = outcomes.run_test_outcomes(run_dir)
+        if found is not None and found.count:
+            positive = float(found.labels.mean())
             return max(positive, 1 - positive)
     return None
 
@@ -128,10 +168,6 @@ def load_runs(dirs: list[str | Path]) -> pd.DataFrame:
     records = find_records(dirs)
     check_fingerprints(records)
     return runs_frame(records)
-
-
-def predictions(run_dir: str | Path) -> dict[str, tuple[int, float]]:
-    return read_predictions(run_dir)
 
 
 def histories(run_dirs: list[str]) -> dict[str, list[dict]]:

@@ -10,6 +10,9 @@ import math
 
 import pandas as pd
 
+from imdb_lm.report import contrasts
+from imdb_lm.report.efficiency import gap_sentence
+
 
 def _setting(row: pd.Series) -> str:
     return f"{row['model']}, {row['optimizer']}, lr {row['lr']:.2g}, batch {int(row['batch_size'])}"
@@ -19,21 +22,33 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b else math.nan
 
 
+def _seeds(n: int) -> str:
+    return f"{n} seed{'s' if n != 1 else ''}"
+
+
+def _mcnemar_summary(tests: list) -> str:
+    """Per-seed McNemar in one clause: how many seed pairs differ significantly, and in which direction."""
+    favour_a = sum(1 for _, _, t in tests if t.p_value < 0.05 and t.only_a > t.only_b)
+    favour_b = sum(1 for _, _, t in tests if t.p_value < 0.05 and t.only_b > t.only_a)
+    return (f"per-seed McNemar at the 5% level: {favour_a} of {len(tests)} seed pairs favour the transformer, "
+            f"{favour_b} the RNN")
+
+
 def comparison(analysis) -> list[str]:
     best, comp = analysis.best_family, analysis.comparison
     if comp is None or "recurrent" not in best or "transformer" not in best:
         return []
     rnn, trf = best["recurrent"], best["transformer"]
-    diff, test = comp["difference"], comp["mcnemar"]
+    diff = comp["difference"]
     points = diff.diff * 100
     more = "more" if points >= 0 else "less"
-    significant = "a significant" if test.p_value < 0.05 else "not a significant"
     sentences = [
-        f"On the same {diff.n} test reviews, the best transformer ({_setting(trf)}) is {abs(points):.1f} points "
-        f"{more} accurate than the best RNN ({_setting(rnn)}): {diff.acc_a * 100:.1f}% vs {diff.acc_b * 100:.1f}% "
-        f"(95% paired bootstrap CI of the difference {diff.low * 100:+.1f} to {diff.high * 100:+.1f} points; "
-        f"McNemar {test.method}, {test.only_a} vs {test.only_b} discordant reviews, p = {test.p_value:.3g}: "
-        f"{significant} difference at the 5% level)."]
+        f"On the same {diff.n} test reviews, the transformer setting selected on validation ({_setting(trf)}, "
+        f"{_seeds(diff.seeds_a)}) is {abs(points):.1f} points {more} accurate than the selected RNN setting "
+        f"({_setting(rnn)}, {_seeds(diff.seeds_b)}): {diff.acc_a * 100:.1f}% vs {diff.acc_b * 100:.1f}% (mean over "
+        f"seeds; {diff.confidence:.0%} two-level bootstrap interval of the difference, seeds resampled within each "
+        f"family and reviews paired across them: {diff.low * 100:+.1f} to {diff.high * 100:+.1f} points; "
+        f"{_mcnemar_summary(comp['mcnemar'])})."]
     chance = analysis.majority if analysis.majority is not None else 0.5
     for label, row in (("RNN", rnn), ("transformer", trf)):
         if row["test_acc"] <= chance + 1e-9:
@@ -65,8 +80,9 @@ def stability(analysis) -> list[str]:
     parts = [f"{row['failed_share'] * 100:.0f}% of {row['family']} runs ({int(row['failed'])}/{int(row['runs'])})"
              for _, row in by_family.iterrows()]
     majority = f"{analysis.majority * 100:.1f}%" if analysis.majority is not None else "50%"
-    sentence = (f"{' and '.join(parts)} failed: they did not finish, diverged, or ended at or below the "
-                f"majority-class share of {majority}.")
+    full = analysis.fidelity.get("full", "")
+    sentence = (f"At full fidelity ({full}): {' and '.join(parts)} failed: they did not finish, diverged, or "
+                f"ended at or below the majority-class share of {majority}.")
     worst = by_optimizer.sort_values(["failed_share", "runs"], ascending=[False, False]).iloc[0]
     if worst["failed_share"] > 0:
         sentence += (f" The least stable optimizer was {worst['optimizer']} for {worst['family']} models "
@@ -85,7 +101,8 @@ def sensitivity(analysis) -> list[str]:
         return []
     spans.sort()
     widest, narrowest = spans[-1], spans[0]
-    sentence = (f"Across optimizer x learning rate, mean test accuracy of {widest[1]} spans "
+    sentence = (f"On the grid ({analysis.fidelity.get('grid', '')}), across optimizer x learning rate (batch size "
+                f"chosen on validation), test accuracy of {widest[1]} spans "
                 f"{widest[2] * 100:.1f}-{widest[3] * 100:.1f}% ({widest[4]} cells, the widest range)")
     if narrowest[1] != widest[1]:
         sentence += (f" and of {narrowest[1]} {narrowest[2] * 100:.1f}-{narrowest[3] * 100:.1f}% "
@@ -109,21 +126,24 @@ def verdict(analysis) -> list[str]:
         return []
     rnn, trf, diff = best["recurrent"], best["transformer"], comp["difference"]
     latency = _ratio(trf["latency_ms_p50"], rnn["latency_ms_p50"])
+    support = (f"{_seeds(diff.seeds_a)} of the transformer and {_seeds(diff.seeds_b)} of the RNN on {diff.n} "
+               f"test reviews")
+    span = f"{diff.confidence:.0%} interval {diff.low * 100:+.1f} to {diff.high * 100:+.1f}"
     if diff.low > 0:
-        text = (f"Accuracy separates the families reliably here: the transformer's +{diff.diff * 100:.1f} points "
-                f"has a confidence interval above zero. Inference time is the price: {latency:.1f}x per review. "
-                f"Where {trf['latency_ms_p50']:.1f} ms per review fits the budget, accuracy decides for the "
-                f"transformer; where latency or CPU cost dominates, {rnn['model']} gives up "
-                f"{diff.diff * 100:.1f} points for a {latency:.1f}x faster answer.")
+        text = (f"Accuracy separates the families reliably here ({support}): the transformer's "
+                f"+{diff.diff * 100:.1f} points has a {span}, above zero. Inference time is the price: "
+                f"{latency:.1f}x per review. Where {trf['latency_ms_p50']:.1f} ms per review fits the budget, "
+                f"accuracy decides for the transformer; where latency or CPU cost dominates, {rnn['model']} gives "
+                f"up {diff.diff * 100:.1f} points for a {latency:.1f}x faster answer.")
     elif diff.high < 0:
-        text = (f"The best RNN is both more accurate ({-diff.diff * 100:.1f} points, CI below zero) and "
-                f"{latency:.1f}x faster per review than the best transformer: on these runs nothing favours "
-                f"the transformer.")
+        text = (f"The selected RNN is reliably more accurate ({support}: {-diff.diff * 100:.1f} points, {span}, "
+                f"below zero) and {latency:.1f}x faster per review than the selected transformer: on these runs "
+                f"nothing favours the transformer.")
     else:
         faster = rnn["model"] if latency >= 1 else trf["model"]
-        text = (f"The accuracy difference ({diff.diff * 100:+.1f} points) is not distinguishable from zero on "
-                f"{diff.n} test reviews (CI {diff.low * 100:+.1f} to {diff.high * 100:+.1f}), so inference time "
-                f"decides: {faster} is {max(latency, 1 / latency):.1f}x faster per review.")
+        text = (f"The accuracy difference ({diff.diff * 100:+.1f} points, transformer minus RNN) is not "
+                f"distinguishable from zero over {support} ({span} covers zero), so inference time decides: "
+                f"{faster} is {max(latency, 1 / latency):.1f}x faster per review.")
     return [text, _interpretability_verdict(analysis, rnn, trf)]
 
 
@@ -159,7 +179,32 @@ def interpretability(analysis) -> list[str]:
     return sentences
 
 
+def out_of_domain(analysis) -> list[str]:
+    best = analysis.best_family
+    rows = [(label, best[f]) for f, label in (("transformer", "transformer"), ("recurrent", "RNN"))
+            if f in best and best[f].get("ood_seeds", 0) > 0]
+    if not rows:
+        return []
+    runs = analysis.runs
+    source = runs["ood_source"].dropna().mode()
+    reviews = runs["ood_reviews"].dropna().mode()
+    where = (f"{int(reviews.iloc[0])} " if not reviews.empty else "") + (
+        f"out-of-domain reviews ({source.iloc[0]})" if not source.empty else "out-of-domain reviews")
+    parts = [f"the selected {label} ({row['model']}) scores {row['ood_acc'] * 100:.1f}% over "
+             f"{_seeds(int(row['ood_seeds']))}, {abs(row['test_acc'] - row['ood_acc']) * 100:.1f} points "
+             f"{'below' if row['ood_acc'] <= row['test_acc'] else 'above'} its IMDB test accuracy"
+             for label, row in rows]
+    return [f"On {where}, {'; '.join(parts)} (mean over seeds, not paired per review)."]
+
+
+def data_efficiency(analysis) -> list[str]:
+    sentence = gap_sentence(analysis.efficiency)
+    return [sentence] if sentence else []
+
+
 def all_findings(analysis) -> dict[str, list[str]]:
     return {"Comparison": comparison(analysis), "Verdict": verdict(analysis),
+            "Data efficiency": data_efficiency(analysis), "Out of domain": out_of_domain(analysis),
+            "What makes the difference": contrasts.sentences(analysis.contrasts),
             "Interpretability": interpretability(analysis), "Stability": stability(analysis),
             "Sensitivity": sensitivity(analysis), "Seeds": seeds(analysis)}

@@ -51,8 +51,10 @@ def _axis(values: pd.Series, rng: np.random.Generator) -> tuple[np.ndarray, list
         ticks = _nice_ticks(low, high, log)
         return ((scale(numeric.to_numpy(float)) - scale(low)) / span,
                 [((scale(t) - scale(low)) / span, _label(float(t))) for t in ticks])
-    levels = sorted(numeric.unique()) if numeric.notna().all() else sorted(values.astype(str).unique())
-    keys = numeric if numeric.notna().all() else values.astype(str)
+    # map(str), not astype(str): pandas' string dtype keeps a missing value missing (an axis only some
+    # runs have, e.g. model.freeze_embeddings), and sorting it among the labels would fail
+    keys = numeric if numeric.notna().all() else values.map(str)
+    levels = sorted(keys.unique())
     step = 1 / (len(levels) - 1) if len(levels) > 1 else 0.0
     index = {level: (i * step if len(levels) > 1 else 0.5) for i, level in enumerate(levels)}
     jitter = rng.uniform(-JITTER, JITTER, len(values)) if len(levels) > 1 else 0.0

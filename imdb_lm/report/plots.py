@@ -25,9 +25,10 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def sensitivity_heatmaps(frame: pd.DataFrame, path: Path) -> Path | None:
-    """Per model: mean test accuracy over optimizer x learning rate (recipe rate x lr_scale)."""
-    models = sorted(tables.finished(frame)["model"].unique())
+def sensitivity_heatmaps(frame: pd.DataFrame, path: Path, fidelity: str = "") -> Path | None:
+    """Per model: test accuracy over optimizer x learning rate (recipe rate x lr_scale), each cell the
+    batch size chosen on validation."""
+    models = [m for m in sorted(tables.finished(frame)["model"].unique()) if not tables.sensitivity(frame, m).empty]
     if not models:
         return None
     cols = min(3, len(models))
@@ -53,25 +54,28 @@ def sensitivity_heatmaps(frame: pd.DataFrame, path: Path) -> Path | None:
         ax.axis("off")
     if image is not None:
         fig.colorbar(image, ax=axes.ravel().tolist(), label="test accuracy (%)", shrink=0.8)
-    fig.suptitle("Sensitivity to optimizer and learning rate (mean test accuracy, %)", y=1.03)
+    fig.suptitle("Sensitivity to optimizer and learning rate (test accuracy %, batch size chosen on validation)"
+                 + (f"\n{fidelity}" if fidelity else ""), y=1.05)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
 
-def batch_size_plot(frame: pd.DataFrame, path: Path) -> Path | None:
+def batch_size_plot(frame: pd.DataFrame, path: Path, fidelity: str = "") -> Path | None:
+    """Per model: the test accuracy of the setting chosen on validation at each batch size."""
     table = tables.batch_size_effect(frame)
     if table.empty:
         return None
     fig, ax = plt.subplots(figsize=(6, 3.8))
     for model, rows in table.groupby("model"):
         rows = rows.sort_values("batch_size")
-        ax.plot(rows["batch_size"], rows["best_test_acc"] * 100, marker="o", label=model)
+        ax.plot(rows["batch_size"].astype(float), rows["test_acc"] * 100, marker="o", label=model)
     ax.set_xscale("log", base=2)
     ax.set_xticks(sorted(table["batch_size"].unique()), [str(b) for b in sorted(table["batch_size"].unique())])
     ax.set_xlabel("batch size")
-    ax.set_ylabel("best test accuracy (%)")
-    ax.set_title("Sensitivity to batch size (best over optimizer and lr)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("Sensitivity to batch size (optimizer and lr chosen on validation)"
+                 + (f"\n{fidelity}" if fidelity else ""), fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return _save(fig, path)
@@ -88,7 +92,7 @@ def _pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.array(front, int)
 
 
-def pareto_plot(frame: pd.DataFrame, path: Path) -> Path | None:
+def pareto_plot(frame: pd.DataFrame, path: Path, fidelity: str = "") -> Path | None:
     """Test accuracy against training time and against single-review latency, every finished run."""
     done = tables.finished(frame)
     if done.empty:
@@ -113,11 +117,12 @@ def pareto_plot(frame: pd.DataFrame, path: Path) -> Path | None:
         ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle("Accuracy against cost (each point is one run)")
+    fig.suptitle("Accuracy against cost (each point is one run)" + (f"\n{fidelity}" if fidelity else ""), fontsize=10)
     return _save(fig, path)
 
 
-def learning_curves(best_runs: dict[str, str], histories: dict[str, list[dict]], path: Path) -> Path | None:
+def learning_curves(best_runs: dict[str, str], histories: dict[str, list[dict]], path: Path,
+                    fidelity: str = "") -> Path | None:
     """Validation accuracy and training loss per epoch of the best run of each model."""
     if not best_runs:
         return None
@@ -136,11 +141,11 @@ def learning_curves(best_runs: dict[str, str], histories: dict[str, list[dict]],
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         ax.xaxis.get_major_locator().set_params(integer=True)
-    fig.suptitle("Learning curves of the best run per model")
+    fig.suptitle("Learning curves of the best run per model" + (f"\n{fidelity}" if fidelity else ""), fontsize=10)
     return _save(fig, path)
 
 
-def stability_plot(by_optimizer_lr: pd.DataFrame, path: Path) -> Path | None:
+def stability_plot(by_optimizer_lr: pd.DataFrame, path: Path, fidelity: str = "") -> Path | None:
     """Share of failed runs per family, optimizer and lr_scale."""
     if by_optimizer_lr.empty:
         return None
@@ -159,5 +164,32 @@ def stability_plot(by_optimizer_lr: pd.DataFrame, path: Path) -> Path | None:
         ax.set_ylabel("failed runs (%)")
         ax.set_title(tables.FAMILY_LABEL.get(family, family))
         ax.legend(fontsize=8)
-    fig.suptitle("Stability: runs that failed or ended at or below the majority class")
+    fig.suptitle("Stability: runs that failed or ended at or below the majority class"
+                 + (f"\n{fidelity}" if fidelity else ""), fontsize=10)
+    return _save(fig, path)
+
+
+def efficiency_plot(table: pd.DataFrame, path: Path) -> Path | None:
+    """Test accuracy against training reviews and against training time (log x), a 95% band over seeds,
+    one line per family (report/efficiency.py)."""
+    if table.empty:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, column, label in ((axes[0], "train_reviews", "training reviews (N)"),
+                              (axes[1], "fit_seconds", "training time, mean over seeds (s)")):
+        for family, rows in table.groupby("family"):
+            rows = rows.sort_values(column)
+            name = f"{tables.FAMILY_LABEL.get(family, family)} ({', '.join(sorted(set(rows['model'])))})"
+            ax.plot(rows[column], rows["test_acc"] * 100, marker="o", color=FAMILY_COLORS.get(family), label=name)
+            ax.fill_between(rows[column], rows["low"] * 100, rows["high"] * 100, alpha=0.2,
+                            color=FAMILY_COLORS.get(family), linewidth=0)
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xlabel(label)
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    seeds = f"{table['seeds'].min()}-{table['seeds'].max()}" if table["seeds"].nunique() > 1 else str(table["seeds"].iloc[0])
+    fig.suptitle(f"Data efficiency: the selected setting of each family on N training reviews "
+                 f"({', '.join(sorted(set(table['epochs'])))}; band: 95% interval over {seeds} seeds)", fontsize=10)
     return _save(fig, path)

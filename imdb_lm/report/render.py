@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from imdb_lm.atomic import write_text
-from imdb_lm.report import findings, importance, parallel, plots, tables
+from imdb_lm.report import contrasts, fidelity, findings, importance, parallel, plots, tables
 from imdb_lm.report.analysis import Analysis
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
@@ -38,14 +38,23 @@ def _num(value, fmt: str = "{:.1f}") -> str:
     return fmt.format(value)
 
 
+def _count(value) -> str:
+    return "-" if value is None or pd.isna(value) else f"{int(value):,}"
+
+
 def leaderboard_table(analysis: Analysis) -> pd.DataFrame:
     rows = []
+    with_ood = not analysis.leaderboard.empty and analysis.leaderboard["ood_seeds"].gt(0).any()
     for _, r in analysis.leaderboard.iterrows():
+        ood = {"ood acc %": _pm(r["ood_acc"], r["ood_acc_std"]) + (f" ({int(r['ood_seeds'])})" if r["ood_seeds"] else "")
+               } if with_ood else {}
         rows.append({
             "model": r["model"], "family": r["family"], "optimizer": r["optimizer"], "lr": f"{r['lr']:.2g}",
-            "batch": int(r["batch_size"]), "seeds": int(r["seeds"]),
+            "batch": int(r["batch_size"]), "train reviews": _count(r["train_reviews"]),
+            "epochs": _count(r["max_epochs"]), "seeds": int(r["seeds"]),
             "val acc %": _pm(r["val_acc"], None), "test acc %": _pm(r["test_acc"], r["test_acc_std"]),
             "test F1 %": _pm(r["test_f1"], r["test_f1_std"]), "test AUROC %": _pm(r["test_auroc"], r["test_auroc_std"]),
+            **ood,
             "params (M)": _num(r["params"] / 1e6, "{:.2f}"), "train time (s)": _num(r["fit_seconds"], "{:.0f}"),
             "s / epoch": _num(r["epoch_seconds"], "{:.1f}"),
             "test reviews/s": _num(r["test_samples_per_s"], "{:.0f}"),
@@ -57,14 +66,23 @@ def comparison_table(analysis: Analysis) -> pd.DataFrame:
     comp = analysis.comparison
     if comp is None:
         return pd.DataFrame()
-    d, m = comp["difference"], comp["mcnemar"]
+    d = comp["difference"]
     trf, rnn = analysis.best_family["transformer"], analysis.best_family["recurrent"]
     return pd.DataFrame([{
-        "A (transformer)": trf["model"], "B (RNN)": rnn["model"], "test reviews": d.n,
-        "acc A %": f"{d.acc_a * 100:.1f}", "acc B %": f"{d.acc_b * 100:.1f}",
+        "A (transformer)": trf["model"], "B (RNN)": rnn["model"], "seeds A": d.seeds_a, "seeds B": d.seeds_b,
+        "test reviews": d.n, "acc A %": f"{d.acc_a * 100:.1f}", "acc B %": f"{d.acc_b * 100:.1f}",
         "A - B (points)": f"{d.diff * 100:+.1f}",
-        f"{d.confidence:.0%} bootstrap CI": f"{d.low * 100:+.1f} to {d.high * 100:+.1f}",
-        "only A right": m.only_a, "only B right": m.only_b, "McNemar p": f"{m.p_value:.3g}", "test": m.method}])
+        f"{d.confidence:.0%} two-level bootstrap CI": f"{d.low * 100:+.1f} to {d.high * 100:+.1f}",
+        "reliable": "yes" if d.reliable else "no (covers zero)"}])
+
+
+def mcnemar_table(analysis: Analysis) -> pd.DataFrame:
+    """McNemar per pair of seeds, beside the seed-level interval."""
+    if analysis.comparison is None:
+        return pd.DataFrame()
+    return pd.DataFrame([{"seed A": seed_a, "seed B": seed_b, "only A right": m.only_a, "only B right": m.only_b,
+                          "McNemar p": f"{m.p_value:.3g}", "test": m.method}
+                         for seed_a, seed_b, m in analysis.comparison["mcnemar"]])
 
 
 def _percent_frame(table: pd.DataFrame) -> pd.DataFrame:
@@ -73,11 +91,26 @@ def _percent_frame(table: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def batch_table(frame: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"model": frame["model"], "batch size": frame["batch_size"],
-                         "best test acc %": (frame["best_test_acc"] * 100).round(1),
-                         "median test acc %": (frame["median_test_acc"] * 100).round(1),
-                         "median s / epoch": frame["median_epoch_seconds"].round(1), "runs": frame["runs"]})
+def selected_table(frame: pd.DataFrame, axis: str, label: str) -> pd.DataFrame:
+    """Per model and value of `axis`: the setting chosen on validation and its test accuracy."""
+    if frame.empty:
+        return pd.DataFrame()
+    return pd.DataFrame({"model": frame["model"], label: frame[axis],
+                         "selected setting": [f"{r['optimizer']}, lr {r['lr']:.2g}, batch {int(r['batch_size'])}"
+                                              for _, r in frame.iterrows()],
+                         "val acc %": (frame["selection_val"] * 100).round(1),
+                         "test acc %": (frame["test_acc"] * 100).round(1), "seeds": frame["seeds"],
+                         "s / epoch": frame["epoch_seconds"].round(1)})
+
+
+def efficiency_table(frame: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"family": [tables.FAMILY_LABEL.get(f, f) for f in frame["family"]],
+                         "model": frame["model"], "train reviews": [f"{n:,}" for n in frame["train_reviews"]],
+                         "epochs": frame["epochs"], "seeds": frame["seeds"],
+                         "test acc %": (frame["test_acc"] * 100).round(1),
+                         "95% CI over seeds": [f"{lo * 100:.1f} to {hi * 100:.1f}"
+                                               for lo, hi in zip(frame["low"], frame["high"], strict=True)],
+                         "train time (s)": frame["fit_seconds"].round(0)})
 
 
 def seed_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -128,7 +161,8 @@ def hyperparameter_blocks(analysis: Analysis, figures: dict[str, Path | None]) -
         return []
     out: list[tuple[str, object]] = [
         ("h2", "Hyperparameters: parallel coordinates and importance per family"),
-        ("note", f"Importance: {importance.METHOD}. Computed from the run records alone (report/importance.py); "
+        ("note", f"Fidelity: {analysis.fidelity.get('grid', '')} (the grid). "
+                 f"Importance: {importance.METHOD}. Computed from the run records alone (report/importance.py); "
                  "on a complete grid the shares are exact, an incomplete one is fitted by least squares.")]
     for family, result in analysis.importance.items():
         out += [("h3", tables.FAMILY_LABEL.get(family, family)), ("figure", figures.get(f"parallel_{family}")),
@@ -145,7 +179,7 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
     majority = f"{analysis.majority * 100:.1f}%" if analysis.majority is not None else "unknown"
     out: list[tuple[str, object]] = [
         ("h1", "RNNs vs transformers on IMDB: comparison report"),
-        ("p", f"{len(runs)} runs ({statuses}) from {', '.join(analysis.sources)}; all share one frozen split "
+        ("p", f"{len(runs)} runs ({statuses}) from {', '.join(map(_shown, analysis.sources))}; all share one frozen split "
               f"(test majority-class share {majority}). Device: {analysis.device}. Settings are selected on "
               f"validation accuracy; test numbers are for the selected setting."),
         ("h2", "Findings"),
@@ -153,28 +187,61 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
     for title, sentences in findings.all_findings(analysis).items():
         if sentences:
             out.append(("list", [f"{title}: {s}" for s in sentences]))
+    full, grid = analysis.fidelity.get("full", ""), analysis.fidelity.get("grid", "")
     out += [("h2", "Leaderboard: best setting per model (mean ± std over seeds)"),
             ("table", leaderboard_table(analysis)),
-            ("note", "Latency: one review at a time, median over a fixed sample of test reviews; throughput: "
-                     "batched test-set inference; train time: the whole fit including validation.")]
+            ("note", f"Fidelity: {full}. Every seed of each selected setting counts; ablation runs and curve points "
+                     "are never selected. Latency: one review at a time, median over a fixed sample of test reviews; "
+                     "throughput: batched test-set inference; train time: the whole fit including validation"
+                     + ("; ood acc: out-of-domain accuracy, mean ± std over the seeds evaluated (their number in "
+                        "brackets)." if "ood acc %" in leaderboard_table(analysis) else "."))]
     if analysis.comparison is not None:
-        out += [("h2", "Paired test: best transformer vs best RNN on the same test reviews"),
+        out += [("h2", "Seed-level comparison: selected transformer vs selected RNN on the same test reviews"),
                 ("table", comparison_table(analysis)),
-                ("note", "McNemar's test on the discordant reviews (exact binomial below 25 of them); CI from "
-                         "a paired bootstrap over reviews.")]
+                ("note", f"Fidelity: {full}. Two-level bootstrap: each resample draws seeds with replacement within "
+                         "each family independently and one set of test reviews shared by both (paired by review "
+                         "hash); \"reliable\" only when the interval excludes zero. Beside it, McNemar's test per "
+                         "pair of seeds on the discordant reviews (exact binomial below 25 of them)."),
+                ("table", mcnemar_table(analysis))]
+    if not analysis.efficiency.empty:
+        out += [("h2", "Data efficiency: test accuracy against training reviews and training time"),
+                ("figure", figures.get("efficiency")), ("table", efficiency_table(analysis.efficiency)),
+                ("note", "Each family's selected setting, hyperparameters not re-tuned per size; the same val and "
+                         "test reviews at every size; interval: t-based 95% over seeds.")]
+    if not analysis.contrasts.empty:
+        out += [("h2", "What makes the difference: pretraining, architecture, size, the floor"),
+                ("table", contrasts.display(analysis.contrasts)),
+                ("note", f"{len(analysis.contrasts)} contrasts, each A minus B in test accuracy over every seed of "
+                         "both models' settings chosen on validation (the two-level bootstrap above); the 95% "
+                         "intervals are unadjusted for the number of contrasts. Ratios: median training time per "
+                         "epoch, time per training token (inverse token throughput) and median single-review "
+                         "latency, from the runs' records. Runs: the ablation stage where it exists, at "
+                         f"{fidelity.describe(contrasts.pool(analysis.runs))}.")]
     out += interpretability_blocks(analysis)
-    out += [("h2", "Sensitivity to optimizer and learning rate"), ("figure", figures.get("sensitivity"))]
+    out += [("h2", "Sensitivity to optimizer and learning rate"),
+            ("note", f"Fidelity: {grid}. Each cell: test accuracy (mean over seeds) of the batch size chosen on "
+                     "validation for that optimizer and learning rate."),
+            ("figure", figures.get("sensitivity"))]
     for model, table in analysis.sensitivity.items():
         if not table.empty:
-            out += [("h3", f"{model}: mean test accuracy %"), ("table", _percent_frame(table))]
+            out += [("h3", f"{model}: test accuracy %"), ("table", _percent_frame(table))]
+    out += [("h3", "By optimizer: the setting chosen on validation"),
+            ("table", selected_table(analysis.optimizer, "optimizer", "optimizer"))]
     out += hyperparameter_blocks(analysis, figures)
-    out += [("h2", "Sensitivity to batch size"), ("figure", figures.get("batch_size")),
-            ("table", batch_table(analysis.batch_size)),
-            ("h2", "Accuracy against training time and inference latency"), ("figure", figures.get("pareto")),
-            ("h2", "Learning curves of the best runs"), ("figure", figures.get("learning_curves")),
+    out += [("h2", "Sensitivity to batch size"),
+            ("note", f"Fidelity: {grid}. Per batch size, the optimizer and learning rate chosen on validation; "
+                     "its test accuracy, never a maximum over test."),
+            ("figure", figures.get("batch_size")),
+            ("table", selected_table(analysis.batch_size, "batch_size", "batch size")),
+            ("h2", "Accuracy against training time and inference latency"),
+            ("note", f"Fidelity: {full}; each point one full-fidelity run."), ("figure", figures.get("pareto")),
+            ("h2", "Learning curves of the best runs"),
+            ("note", f"Fidelity: {full}; the best-validation seed of each selected setting."),
+            ("figure", figures.get("learning_curves")),
             ("h2", "Stability"),
-            ("note", "A run failed when it did not finish, diverged, or its test accuracy is at or below the "
-                     "majority-class share."),
+            ("note", f"Fidelity: {full} (full-fidelity runs only: a low-fidelity grid mixes under-training with "
+                     "instability). A run failed when it did not finish, diverged, or its test accuracy is at or "
+                     "below the majority-class share."),
             ("figure", figures.get("stability")),
             ("table", stability_table(analysis.stability_family)),
             ("table", stability_table(analysis.stability_optimizer)),
@@ -183,7 +250,8 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
     broken = runs[runs["status"] != "completed"]
     if not broken.empty:
         out += [("h3", "Runs that did not complete"),
-                ("table", broken[["run_dir", "model", "optimizer", "lr", "batch_size", "status", "error"]])]
+                ("table", broken[["run_dir", "model", "optimizer", "lr", "batch_size", "status", "error"]]
+                 .assign(run_dir=[_shown(d) for d in broken["run_dir"]]))]
     out.append(("note", "Every run, one row each: results.csv."))
     return out
 
@@ -210,11 +278,18 @@ def to_markdown(items: list[tuple[str, object]], out_dir: Path) -> str:
         elif kind == "table":
             parts.append(_md_table(value))
         elif kind == "figure" and value is not None:
-            parts.append(f"![{value.stem}]({value.relative_to(out_dir)})")
+            parts.append(f"![{value.stem}]({_relative(value, out_dir)})")
         elif kind == "link":
             target, text = value
             parts.append(f"[{text}]({_relative(target, out_dir)})")
     return "\n\n".join(parts) + "\n"
+
+
+def _shown(path: str) -> str:
+    """A folder as the reader should see it: relative to where the report ran when it lies below it
+    (a published report names no machine's paths)."""
+    relative = os.path.relpath(Path(path).resolve(), Path.cwd())
+    return Path(relative).as_posix() if not relative.startswith("..") else str(path)
 
 
 def _relative(target: Path, out_dir: Path) -> str:
@@ -252,19 +327,24 @@ def make_figures(analysis: Analysis, fig_dir: Path) -> dict[str, Path | None]:
     fig_dir.mkdir(parents=True, exist_ok=True)
     best_runs = dict(zip(analysis.leaderboard["model"], analysis.leaderboard["best_run"], strict=True)) \
         if not analysis.leaderboard.empty else {}
+    full = f"Fidelity: {analysis.fidelity.get('full', '')}"
     return {
-        "sensitivity": plots.sensitivity_heatmaps(analysis.runs, fig_dir / "sensitivity.png"),
-        "batch_size": plots.batch_size_plot(analysis.runs, fig_dir / "batch_size.png"),
-        "pareto": plots.pareto_plot(analysis.runs, fig_dir / "pareto.png"),
-        "learning_curves": plots.learning_curves(best_runs, analysis.histories, fig_dir / "learning_curves.png"),
-        "stability": plots.stability_plot(analysis.stability_optimizer_lr, fig_dir / "stability.png"),
-        **{f"parallel_{family}": parallel.parallel_coordinates(analysis.runs, result, fig_dir / f"parallel_{family}.png")
+        "sensitivity": plots.sensitivity_heatmaps(analysis.runs, fig_dir / "sensitivity.png",
+                                                  f"Fidelity: {analysis.fidelity.get('grid', '')}"),
+        "batch_size": plots.batch_size_plot(analysis.runs, fig_dir / "batch_size.png",
+                                            f"Fidelity: {analysis.fidelity.get('grid', '')}"),
+        "efficiency": plots.efficiency_plot(analysis.efficiency, fig_dir / "efficiency.png"),
+        "pareto": plots.pareto_plot(fidelity.full(analysis.runs), fig_dir / "pareto.png", full),
+        "learning_curves": plots.learning_curves(best_runs, analysis.histories, fig_dir / "learning_curves.png", full),
+        "stability": plots.stability_plot(analysis.stability_optimizer_lr, fig_dir / "stability.png", full),
+        **{f"parallel_{family}": parallel.parallel_coordinates(fidelity.grid(analysis.runs), result, fig_dir / f"parallel_{family}.png")
            for family, result in analysis.importance.items()},
     }
 
 
-def write_report(analysis: Analysis, out_dir: str | Path) -> dict[str, Path]:
-    """Write results.csv, figures/*.png, report.md and report.html into `out_dir`; return their paths."""
+def write_report(analysis: Analysis, out_dir: str | Path, markdown: str | Path | None = None) -> dict[str, Path]:
+    """Write results.csv, figures/*.png, report.md and report.html into `out_dir` (and the markdown to
+    `markdown`, its links relative to that file, e.g. docs/study.md); return their paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     figures = make_figures(analysis, out_dir / "figures")
@@ -273,4 +353,6 @@ def write_report(analysis: Analysis, out_dir: str | Path) -> dict[str, Path]:
     _write(paths["results"], analysis.runs.to_csv(index=False))
     _write(paths["markdown"], to_markdown(items, out_dir))
     _write(paths["html"], to_html(items, out_dir))
+    if markdown is not None:
+        _write(Path(markdown), to_markdown(items, Path(markdown).parent))
     return {**paths, **{f"figure_{k}": v for k, v in figures.items() if v is not None}}

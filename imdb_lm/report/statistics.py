@@ -4,7 +4,11 @@ McNemar's test looks only at the discordant reviews (one model right, the other 
 such reviews, under "equally accurate" each is a fair coin. Below 25 discordant pairs the exact
 two-sided binomial test is used, above it the chi-squared statistic with continuity correction
 (the usual textbook rule). The accuracy difference gets a paired bootstrap confidence interval:
-resample reviews with replacement, keep each review's pair of outcomes together.
+resample reviews with replacement, keep each review's pair of outcomes together. Between two
+settings run with several seeds each, `seed_bootstrap` adds the seed level: seeds are resampled
+within each family (they are not paired across families), reviews jointly across them, so the
+interval covers seed-to-seed variation as well as test sampling. The bench's parity verdict uses
+`equivalence_tost`.
 """
 
 from __future__ import annotations
@@ -87,6 +91,55 @@ def bootstrap_difference(correct_a: np.ndarray, correct_b: np.ndarray, resamples
 
 
 @dataclass(frozen=True)
+class SeedDifference:
+    """acc(A) - acc(B) over every seed of two settings, with a two-level bootstrap interval."""
+    n: int            # test reviews both families were scored on
+    seeds_a: int
+    seeds_b: int
+    acc_a: float      # mean over A's seeds
+    acc_b: float
+    diff: float
+    low: float
+    high: float
+    confidence: float
+    resamples: int
+
+    @property
+    def reliable(self) -> bool:
+        """The interval excludes zero: the only case the report may call the difference reliable."""
+        return self.low > 0 or self.high < 0
+
+
+def seed_bootstrap(correct_a: np.ndarray, correct_b: np.ndarray, resamples: int = 10_000,
+                   confidence: float = 0.95, seed: int = 0) -> SeedDifference:
+    """Two-level percentile bootstrap of mean acc(A) - mean acc(B) from per-seed outcomes.
+
+    `correct_a` is seeds x reviews (one row per seed of A), `correct_b` likewise, both in the same review
+    order. Each resample draws seeds with replacement within each family independently (seeds are not
+    paired across families), and one draw of reviews shared by both families (a review's outcomes stay
+    paired), so the interval covers seed-to-seed variation as well as test sampling.
+    """
+    a, b = np.atleast_2d(np.asarray(correct_a, float)), np.atleast_2d(np.asarray(correct_b, float))
+    if a.shape[1] != b.shape[1] or a.shape[1] == 0:
+        raise ValueError(f"the two families were scored on different reviews ({a.shape[1]} vs {b.shape[1]})")
+    n = a.shape[1]
+    rng = np.random.default_rng(seed)
+    diffs = np.empty(resamples)
+    for start in range(0, resamples, 500):  # chunks keep memory flat for large test sets
+        size = min(resamples, start + 500) - start
+        # seed draws as multinomial weights: row r of weights_a @ a is resample r's seed-averaged outcome
+        weights_a = rng.multinomial(len(a), np.full(len(a), 1 / len(a)), size=size) / len(a)
+        weights_b = rng.multinomial(len(b), np.full(len(b), 1 / len(b)), size=size) / len(b)
+        per_review = weights_a @ a - weights_b @ b
+        reviews = rng.integers(0, n, size=(size, n))
+        diffs[start:start + size] = np.take_along_axis(per_review, reviews, axis=1).mean(axis=1)
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(diffs, [alpha, 1 - alpha])
+    acc_a, acc_b = float(a.mean()), float(b.mean())
+    return SeedDifference(n, len(a), len(b), acc_a, acc_b, acc_a - acc_b, float(low), float(high), confidence,
+                          resamples)
+
+
 class Equivalence:
     n: int
     mean: float

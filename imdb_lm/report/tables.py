@@ -1,8 +1,10 @@
-"""Tables computed from the runs frame: leaderboard, sensitivity, stability, paired comparison.
+"""Tables computed from the runs frame: leaderboard, sensitivity, stability, seed-level comparison.
 
 Settings are selected on validation accuracy only (mean over the seeds all settings of a model
 share, so a reseeded setting is not compared with its rivals' single lucky draws); test numbers are
-mean ± std over all seeds of the selected setting. A run "failed" when it did not finish
+mean ± std over all seeds of the selected setting. Every table shows the test accuracy of a setting
+chosen on validation, never a maximum over test. Which runs each table reads (the grid, the
+full-fidelity seeds; never ablations) is decided in report/fidelity.py. A run "failed" when it did not finish
 (failed/diverged) or its test accuracy is at or below the majority-class share (it learned nothing
 a constant guess would not). A run an Optuna pruner stopped early (`pruned`) is neither: it is
 counted apart.
@@ -13,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from imdb_lm.report import statistics
-from imdb_lm.report.collect import SETTING, predictions
+from imdb_lm.report import fidelity, outcomes, statistics
+from imdb_lm.report.collect import SETTING
 
 FAMILY_LABEL = {"recurrent": "RNN", "transformer": "transformer"}
 
@@ -42,8 +44,12 @@ def settings(frame: pd.DataFrame) -> pd.DataFrame:
         test_auroc=("test_auroc", "mean"), test_auroc_std=("test_auroc", "std"),
         params=("params", "first"), fit_seconds=("fit_seconds", "median"),
         epoch_seconds=("epoch_seconds", "median"), test_samples_per_s=("test_samples_per_s", "median"),
+        train_tokens_per_s=("train_tokens_per_s", "median"),
         latency_ms_p50=("latency_ms_p50", "median"),
+        train_reviews=("train_reviews", "max"), stage=("stage", "first"),
+        ood_acc=("ood_acc", "mean"), ood_acc_std=("ood_acc", "std"), ood_seeds=("ood_acc", "count"),
         best_run=("run_dir", lambda s: s.loc[done.loc[s.index, "val_acc"].idxmax()]),
+        run_dirs=("run_dir", list),
     ).reset_index()
     out["selection_val"] = _selection_val(done, out)
     return out
@@ -64,15 +70,20 @@ def _selection_val(done: pd.DataFrame, table: pd.DataFrame) -> list[float]:
     return values
 
 
-def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
-    """Best setting per model (by mean val accuracy), sorted by test accuracy."""
-    table = settings(frame)
-    if table.empty:
-        return table
+def select(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """The setting with the best validation accuracy in each group of `by` (settings() rows)."""
     # ties on the selection value go to the setting with more seeds, then the higher mean val
     ranked = table.sort_values(["selection_val", "seeds", "val_acc"], ascending=False)
-    best = ranked.groupby("model", sort=False).head(1)
-    return best.sort_values("test_acc", ascending=False).reset_index(drop=True)
+    return ranked.groupby(by, sort=False, dropna=False).head(1)
+
+
+def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
+    """Best setting per model (by mean val accuracy) among the full-fidelity runs, sorted by test
+    accuracy. Ablation runs and curve points are never selected."""
+    table = settings(fidelity.full(frame))
+    if table.empty:
+        return table
+    return select(table, ["model"]).sort_values("test_acc", ascending=False).reset_index(drop=True)
 
 
 def best_per_family(board: pd.DataFrame) -> dict[str, pd.Series]:
@@ -81,10 +92,23 @@ def best_per_family(board: pd.DataFrame) -> dict[str, pd.Series]:
     return {family: rows.iloc[0] for family, rows in ranked.groupby("family", sort=False)}
 
 
+def selected_by(frame: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+    """Per model and value(s) of `axes`: the setting chosen on validation among the grid's settings
+    with that value, and its test accuracy (mean over its seeds). Never a maximum over test."""
+    table = settings(fidelity.grid(frame))
+    if table.empty:
+        return table
+    return select(table, ["model", *axes]).sort_values(["model", *axes]).reset_index(drop=True)
+
+
 def sensitivity(frame: pd.DataFrame, model: str) -> pd.DataFrame:
-    """Mean test accuracy of one model over optimizer (rows) x lr_scale (columns), seeds pooled."""
-    rows = finished(frame[frame["model"] == model])
-    return rows.pivot_table(index="optimizer", columns="lr_scale", values="test_acc", aggfunc="mean")
+    """Test accuracy of one model over optimizer (rows) x lr_scale (columns): in each cell the
+    batch size chosen on validation (grid runs, seeds pooled)."""
+    rows = selected_by(frame, ["optimizer", "lr_scale"])  # the grid is chosen over all models' runs
+    rows = rows[rows["model"] == model] if not rows.empty else rows
+    if rows.empty:
+        return pd.DataFrame()
+    return rows.pivot_table(index="optimizer", columns="lr_scale", values="test_acc", aggfunc="first")
 
 
 def lr_values(frame: pd.DataFrame, model: str) -> pd.DataFrame:
@@ -94,16 +118,20 @@ def lr_values(frame: pd.DataFrame, model: str) -> pd.DataFrame:
 
 
 def batch_size_effect(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per model and batch size: best and median test accuracy over the other axes, median epoch time."""
-    done = finished(frame)
-    return done.groupby(["model", "batch_size"]).agg(
-        best_test_acc=("test_acc", "max"), median_test_acc=("test_acc", "median"),
-        median_epoch_seconds=("epoch_seconds", "median"), runs=("run_dir", "count")).reset_index()
+    """Per model and batch size: the validation-selected setting's test accuracy and epoch time."""
+    return selected_by(frame, ["batch_size"])
+
+
+def optimizer_effect(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per model and optimizer: the validation-selected setting's test accuracy."""
+    return selected_by(frame, ["optimizer"])
 
 
 def stability(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Share of failed runs (did not finish, or at/below the majority class) per group. Pruned runs
-    are counted apart: `runs` and the share are over the others."""
+    are counted apart: `runs` and the share are over the others. Only full-fidelity runs count: a
+    low-fidelity grid mixes under-training with instability."""
+    frame = fidelity.full(frame)
     frame = frame.assign(pruned=frame["status"] == "pruned")
     frame = frame.assign(judged=~frame["pruned"])
     out = frame.groupby(by).agg(runs=("judged", "sum"), pruned=("pruned", "sum"),
@@ -136,8 +164,24 @@ def _range(frame: pd.DataFrame, row: pd.Series) -> float:
     return float(values.max() - values.min()) if len(values) > 1 else float("nan")
 
 
-def paired_comparison(run_a: str, run_b: str, resamples: int = 10_000, seed: int = 0) -> dict:
-    """McNemar + bootstrap CI between two runs on the reviews both were tested on."""
-    correct_a, correct_b = statistics.paired_outcomes(predictions(run_a), predictions(run_b))
-    return {"mcnemar": statistics.mcnemar(correct_a, correct_b),
-            "difference": statistics.bootstrap_difference(correct_a, correct_b, resamples, seed=seed)}
+def seed_comparison(frame: pd.DataFrame, runs_a: list[str], runs_b: list[str], resamples: int = 10_000,
+                    seed: int = 0) -> dict | None:
+    """Every seed of setting A against every seed of setting B on the same test reviews: the two-level
+    bootstrap of the accuracy difference, and McNemar per pair of seeds (equal seed numbers where
+    both have them, else in seed order). None when a run lacks per-review outcomes."""
+    seeds = dict(zip(frame["run_dir"], frame["seed"], strict=True))
+    found_a = [(seeds.get(d), outcomes.run_test_outcomes(d)) for d in runs_a]
+    found_b = [(seeds.get(d), outcomes.run_test_outcomes(d)) for d in runs_b]
+    found_a = sorted(((s, o) for s, o in found_a if o is not None), key=lambda so: so[0])
+    found_b = sorted(((s, o) for s, o in found_b if o is not None), key=lambda so: so[0])
+    if not found_a or not found_b:
+        return None
+    matrix = outcomes.stack([o for _, o in found_a + found_b])
+    matrix_a, matrix_b = matrix[:len(found_a)], matrix[len(found_a):]
+    difference = statistics.seed_bootstrap(matrix_a, matrix_b, resamples, seed=seed)
+    shared = sorted(set(dict(found_a)) & set(dict(found_b)))
+    pairs = ([(s, s) for s in shared] if shared else
+             list(zip([s for s, _ in found_a], [s for s, _ in found_b], strict=False)))
+    by_seed_a, by_seed_b = dict(found_a), dict(found_b)
+    mcnemar = [(sa, sb, statistics.mcnemar(by_seed_a[sa].correct, by_seed_b[sb].correct)) for sa, sb in pairs]
+    return {"difference": difference, "mcnemar": mcnemar}

@@ -1,0 +1,117 @@
+"""What makes the difference: pretraining, architecture at matched size, lexical pretraining, size, and
+the bag-of-n-grams floor, each a contrast between two models on the same test reviews.
+
+Runs come from the ablation (`stage: ablation`: the new presets plus bigru and transformer references
+at the same budget); without ablation runs, from every selectable run. Per model the setting is chosen
+on validation; a contrast pairs every seed of both (the two-level bootstrap of statistics.py) and
+gives the ratios of training time per epoch, of time per training token and of single-review latency.
+The intervals are 95% and unadjusted for the number of contrasts (the table says so).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from imdb_lm.report import fidelity, tables
+
+# (what the contrast isolates, model A, model B): the difference is A - B
+NAMED = [("pretraining", "transformer", "transformer_scratch"),
+         ("architecture at matched size", "transformer_scratch", "bigru_large"),
+         ("lexical pretraining", "bigru_minilm_emb", "bigru_wordpiece"),
+         ("size", "bigru_large", "bigru")]
+FLOOR = "bow"
+FROZEN = "model.freeze_embeddings"
+
+
+def variant(row: pd.Series) -> str:
+    """The model, and whether its pretrained embeddings stayed frozen (bigru_minilm_emb runs both ways)."""
+    frozen = row.get(FROZEN)
+    return f"{row['model']} (frozen)" if frozen is True or str(frozen).lower() == "true" else str(row["model"])
+
+
+def pool(frame: pd.DataFrame) -> pd.DataFrame:
+    ablation = frame[frame["stage"] == fidelity.ABLATION] if "stage" in frame else frame.iloc[:0]
+    runs = ablation if not ablation.empty else fidelity.full(frame)
+    return runs.assign(model=[variant(r) for _, r in runs.iterrows()]) if not runs.empty else runs
+
+
+def selected(frame: pd.DataFrame) -> dict[str, pd.Series]:
+    """model (variant) -> its setting chosen on validation, with every seed's run folder."""
+    table = tables.settings(pool(frame))
+    if table.empty:
+        return {}
+    return {row["model"]: row for _, row in tables.select(table, ["model"]).iterrows()}
+
+
+def pairs(models: dict[str, pd.Series]) -> list[tuple[str, str, str]]:
+    """The contrasts whose two models are present, the floor last (every model vs bow)."""
+    def present(name: str) -> list[str]:  # a model and its frozen variant both stand for it
+        return [m for m in models if m == name or m.startswith(f"{name} (")]
+
+    out = [(label, a, b) for label, name_a, name_b in NAMED for a in present(name_a) for b in present(name_b)]
+    floor = present(FLOOR)
+    out += [("the floor", model, bow) for bow in floor for model in sorted(models) if model not in floor]
+    return out
+
+
+def _ratio(a, b) -> float:
+    return float(a) / float(b) if b and not pd.isna(a) and not pd.isna(b) else float("nan")
+
+
+def contrast_table(frame: pd.DataFrame, resamples: int = 10_000, seed: int = 0) -> pd.DataFrame:
+    models = selected(frame)
+    rows = []
+    for label, a, b in pairs(models):
+        comp = tables.seed_comparison(frame, list(models[a]["run_dirs"]), list(models[b]["run_dirs"]), resamples, seed)
+        if comp is None:
+            continue
+        d = comp["difference"]
+        rows.append({"contrast": label, "A": a, "B": b, "seeds A": d.seeds_a, "seeds B": d.seeds_b,
+                     "test reviews": d.n, "A - B (points)": d.diff * 100, "low": d.low * 100, "high": d.high * 100,
+                     "reliable": d.reliable,
+                     "time / epoch A/B": _ratio(models[a]["epoch_seconds"], models[b]["epoch_seconds"]),
+                     "time / token A/B": _ratio(models[b]["train_tokens_per_s"], models[a]["train_tokens_per_s"]),
+                     "latency A/B": _ratio(models[a]["latency_ms_p50"], models[b]["latency_ms_p50"])})
+    return pd.DataFrame(rows)
+
+
+def sentences(table: pd.DataFrame) -> list[str]:
+    """One sentence per named contrast, then the two course claims where their contrasts exist."""
+    if table.empty:
+        return []
+    out = []
+    for _, row in table[table["contrast"] != "the floor"].iterrows():
+        verdict = ("reliably " + ("higher" if row["low"] > 0 else "lower") if row["reliable"]
+                   else "not distinguishable from zero")
+        out.append(f"{row['contrast'].capitalize()}: {row['A']} minus {row['B']} is {row['A - B (points)']:+.1f} "
+                   f"points of test accuracy (95% unadjusted interval {row['low']:+.1f} to {row['high']:+.1f}, "
+                   f"{row['seeds A']} vs {row['seeds B']} seeds): {verdict}.")
+    matched = table[table["contrast"] == "architecture at matched size"]
+    if not matched.empty:
+        row = matched.iloc[0]
+        holds = ("holds on this data: the difference is not distinguishable from zero" if not row["reliable"] else
+                 f"does not hold on this data: {row['A'] if row['low'] > 0 else row['B']} is reliably more accurate")
+        out.append(f"The claim that at equal parameter counts RNNs and transformers perform comparably {holds} "
+                   f"({row['A']} minus {row['B']}: {row['A - B (points)']:+.1f} points, interval {row['low']:+.1f} "
+                   f"to {row['high']:+.1f}).")
+        per_token = row["time / token A/B"]
+        if not pd.isna(per_token):
+            slower = per_token < 1  # B (the RNN) takes longer per training token than A (the transformer)
+            out.append(f"The claim that RNNs are slower to train {'holds' if slower else 'does not hold'} here: "
+                       f"{row['B']} takes {1 / per_token:.2f}x the time per training token of {row['A']} "
+                       f"(from the runs' own throughput records, not an interleaved bench).")
+    return out
+
+
+def display(table: pd.DataFrame) -> pd.DataFrame:
+    if table.empty:
+        return table
+    return pd.DataFrame({
+        "contrast": table["contrast"], "A": table["A"], "B": table["B"],
+        "seeds A / B": [f"{a} / {b}" for a, b in zip(table["seeds A"], table["seeds B"], strict=True)],
+        "A - B (points)": [f"{v:+.1f}" for v in table["A - B (points)"]],
+        "95% CI (unadjusted)": [f"{lo:+.1f} to {hi:+.1f}" for lo, hi in zip(table["low"], table["high"], strict=True)],
+        "reliable": ["yes" if r else "no" for r in table["reliable"]],
+        "time / epoch A/B": [f"{v:.2f}x" for v in table["time / epoch A/B"]],
+        "time / token A/B": [f"{v:.2f}x" for v in table["time / token A/B"]],
+        "latency A/B": [f"{v:.2f}x" for v in table["latency A/B"]]})

@@ -1,0 +1,78 @@
+"""Which runs each part of the report reads, by the study's stage and fidelity.
+
+A study (issue: the study that answers the question) mixes a low-fidelity grid (`stage: grid`, a
+subset of the train split and/or fewer epochs), full-fidelity promoted settings and their seeds
+(`promoted`, `seed`), data-efficiency curves (`curve`, several training-set sizes) and ablations
+(`ablation`, other presets). Each table draws from one of these pools so that no table mixes
+under-training with instability. Records without a `stage` (plain sweeps) fall back on their
+training-set size: each model's largest is its full fidelity, its most common one its grid.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+GRID, PROMOTED, SEED, CURVE, ABLATION = "grid", "promoted", "seed", "curve", "ablation"
+
+
+def _staged(frame: pd.DataFrame) -> bool:
+    return "stage" in frame and frame["stage"].notna().any()
+
+
+def candidates(frame: pd.DataFrame) -> pd.DataFrame:
+    """Runs that may be selected as a model's setting: never an ablation or a curve point."""
+    if "stage" not in frame:
+        return frame
+    return frame[~frame["stage"].isin([ABLATION, CURVE])]
+
+
+def _per_model(frame: pd.DataFrame, pick) -> pd.DataFrame:
+    """Runs at the training-set size `pick` chooses per model (runs of unknown size are kept)."""
+    keep = frame["train_reviews"].isna()
+    for _, rows in frame.groupby("model"):
+        sizes = rows["train_reviews"].dropna()
+        if not sizes.empty:
+            keep |= (frame["model"] == rows["model"].iloc[0]) & (frame["train_reviews"] == pick(sizes))
+    return frame[keep]
+
+
+def full(frame: pd.DataFrame) -> pd.DataFrame:
+    """Full-fidelity runs: the promoted settings and their seeds; without stages, each model's
+    runs on its largest training set."""
+    pool = candidates(frame)
+    if _staged(pool) and pool["stage"].isin([PROMOTED, SEED]).any():
+        return pool[pool["stage"].isin([PROMOTED, SEED])]
+    return _per_model(pool, lambda sizes: sizes.max())
+
+
+def grid(frame: pd.DataFrame) -> pd.DataFrame:
+    """The sensitivity grid: `stage: grid`; without stages, each model's most common training-set size."""
+    pool = candidates(frame)
+    if _staged(pool) and (pool["stage"] == GRID).any():
+        return pool[pool["stage"] == GRID]
+    return _per_model(pool, lambda sizes: sizes.mode().max())
+
+
+def curves(frame: pd.DataFrame) -> pd.DataFrame:
+    """Data-efficiency runs: `stage: curve`; empty without stages (report/efficiency.py falls back)."""
+    return frame[frame["stage"] == CURVE] if "stage" in frame else frame.iloc[:0]
+
+
+def _span(values: pd.Series, unit: str) -> str:
+    values = sorted({int(v) for v in values.dropna()})
+    if not values:
+        return f"unknown {unit}s"
+    if len(values) == 1:
+        return f"{values[0]:,} {unit}{'s' if values[0] != 1 else ''}"
+    return f"{values[0]:,}-{values[-1]:,} {unit}s"
+
+
+def epochs(frame: pd.DataFrame) -> str:
+    return _span(frame["max_epochs"], "epoch")
+
+
+def describe(frame: pd.DataFrame) -> str:
+    """The fidelity of a set of runs in words, e.g. "20,005 train reviews, 5 epochs"."""
+    if frame.empty:
+        return "no runs"
+    return f"{_span(frame['train_reviews'], 'train review')}, {epochs(frame)}"

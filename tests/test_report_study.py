@@ -1,0 +1,143 @@
+"""The report over a constructed study (tests/study_records.py): the seed-level verdict, selection on
+validation in every table, full-fidelity stability, out-of-domain accuracy and data efficiency."""
+
+from __future__ import annotations
+
+import pytest
+
+from imdb_lm.report import analyze, write_report
+from tests.study_records import correct_at, write_run, write_study
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = write_study(tmp_path_factory.mktemp("study") / "runs")
+    analysis = analyze([root], resamples=1000, seed=0)
+    out = tmp_path_factory.mktemp("study_report")
+    paths = write_report(analysis, out)
+    return analysis, paths["markdown"].read_text(), out
+
+
+def _row(text: str, prefix: str) -> list[str]:
+    line = next(line for line in text.splitlines() if line.startswith(prefix))
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
+def test_ablations_and_curve_points_are_never_the_rnn_or_the_transformer(study):
+    analysis, text, _ = study
+    assert sorted(analysis.leaderboard["model"]) == ["gru", "transformer"]  # bigru_large's 99% val is an ablation
+    rnn, trf = analysis.best_family["recurrent"], analysis.best_family["transformer"]
+    assert (rnn["optimizer"], rnn["batch_size"], rnn["train_reviews"], rnn["seeds"]) == ("adam", 64, 20000, 3)
+    assert (trf["optimizer"], trf["lr_scale"], trf["seeds"]) == ("adamw", 1.0, 3)  # not the lr x3 ablation
+    cells = _row(text, "| transformer | transformer | adamw |")
+    assert cells[5:9] == ["20,000", "5", "3", "90.0"] and cells[9] == "85.0 ± 0.0"
+
+
+def test_verdict_pairs_every_seed_and_says_reliably_only_when_the_interval_excludes_zero(study):
+    analysis, text, _ = study
+    diff = analysis.comparison["difference"]
+    assert (diff.seeds_a, diff.seeds_b, diff.n) == (3, 3, 200)
+    assert diff.diff == pytest.approx(0.10)
+    assert 0 < diff.low < 0.10 < diff.high
+    assert [(a, b) for a, b, _ in analysis.comparison["mcnemar"]] == [(1, 1), (2, 2), (42, 42)]
+    assert all(m.only_a == 20 and m.only_b == 0 for _, _, m in analysis.comparison["mcnemar"])
+    verdict = next(line for line in text.splitlines() if line.startswith("- Verdict: Accuracy"))
+    assert "reliably" in verdict and "3 seeds of the transformer and 3 seeds of the RNN on 200 test reviews" in verdict
+    assert "3 of 3 seed pairs favour the transformer, 0 the RNN" in text
+
+
+def test_seeds_that_disagree_are_not_called_reliable(tmp_path):
+    """One transformer seed beats the RNN, the other loses to it: no reliable difference."""
+    for seed, trf in ((1, 0.85), (2, 0.65)):
+        write_run(tmp_path, f"trf-{seed}", model="transformer", family="transformer", optimizer="adamw",
+                  batch_size=16, seed=seed, val_acc=0.8, correct=correct_at(trf))
+        write_run(tmp_path, f"gru-{seed}", model="gru", family="recurrent", seed=seed, val_acc=0.7,
+                  correct=correct_at(0.75))
+    analysis = analyze([tmp_path], resamples=2000, seed=0)
+    tests = {a: m for a, _, m in analysis.comparison["mcnemar"]}
+    assert tests[1].p_value < 0.05 and tests[1].only_a > tests[1].only_b  # seed 1 favours the transformer
+    assert tests[2].p_value < 0.05 and tests[2].only_b > tests[2].only_a  # seed 2 favours the RNN
+    diff = analysis.comparison["difference"]
+    assert diff.low < 0 < diff.high and not diff.reliable
+    text = write_report(analysis, tmp_path / "report")["markdown"].read_text()
+    verdict = next(line for line in text.splitlines() if line.startswith("- Verdict: The accuracy difference"))
+    assert "not distinguishable from zero over 2 seeds of the transformer and 2 seeds of the RNN" in verdict
+    findings = text.split("## Findings", 1)[1].split("\n## ", 1)[0]
+    assert "reliabl" not in findings
+    assert _row(text, "| transformer | gru | 2 | 2 |")[-1] == "no (covers zero)"
+    assert "1 of 2 seed pairs favour the transformer, 1 the RNN" in text
+
+
+def test_tables_by_batch_size_and_optimizer_show_the_validation_selected_setting(study):
+    analysis, text, _ = study
+    at16 = analysis.batch_size[(analysis.batch_size["model"] == "gru") & (analysis.batch_size["batch_size"] == 16)]
+    assert at16["optimizer"].tolist() == ["adam"] and at16["test_acc"].tolist() == [pytest.approx(0.70)]  # not sgd's 78
+    assert _row(text, "| gru | 16 | adam, lr 0.002, batch 16 |")[3:5] == ["80.0", "70.0"]
+    assert _row(text, "| gru | sgd | sgd, lr 0.1, batch 16 |")[3:5] == ["70.0", "78.0"]  # sgd's best val: batch 16
+    assert "Fidelity: 1,000 train reviews, 2 epochs. Per batch size" in text
+    assert "78.0" not in _row(text, "| gru | 16 |")
+    assert [line for line in text.splitlines() if line.startswith("### ") and "test accuracy %" in line] == [
+        "### gru: test accuracy %"]  # the transformer has no grid runs: no sensitivity table
+
+
+def test_failure_rates_come_from_full_fidelity_seeds_only(study):
+    analysis, text, _ = study
+    recurrent = analysis.stability_family.set_index("family").loc["recurrent"]
+    assert (recurrent["runs"], recurrent["failed"]) == (3, 0)  # the grid's failed sgd/64 run does not count
+    assert "At full fidelity (20,000 train reviews, 5 epochs): 0% of recurrent runs (0/3)" in text
+
+
+def test_out_of_domain_column_and_sentence(study):
+    _, text, _ = study
+    assert "ood acc %" in text
+    assert _row(text, "| gru | recurrent | adam |")[12] == "65.0 ± 0.0 (3)"
+    assert ("On 8530 out-of-domain reviews (rotten_tomatoes), the selected transformer (transformer) scores 80.0% "
+            "over 3 seeds, 5.0 points below its IMDB test accuracy; the selected RNN (gru) scores 65.0% over 3 "
+            "seeds, 10.0 points below") in text
+
+
+def test_data_efficiency_table_figure_and_sentence(study):
+    analysis, text, out = study
+    table = analysis.efficiency
+    assert table.groupby("family")["train_reviews"].apply(list).to_dict() == {
+        "recurrent": [500, 2000, 20000], "transformer": [500, 2000, 20000]}
+    row = table[(table["family"] == "recurrent") & (table["train_reviews"] == 500)].iloc[0]
+    assert row["seeds"] == 3 and row["test_acc"] == pytest.approx(0.71)
+    # t interval over seeds 0.70, 0.71, 0.72: mean +- t(0.975, 2) * 0.01 / sqrt(3)
+    assert row["high"] - row["test_acc"] == pytest.approx(4.302653 * 0.01 / 3 ** 0.5, rel=1e-4)
+    assert (out / "figures" / "efficiency.png").stat().st_size > 5000
+    assert ("The curves cross between 500 and 2,000 training reviews: the RNN leads at 500 (-10.0 points, "
+            "transformer minus RNN) and the gap is +8.0 at 2,000; at 20,000 it is +10.0 (3 seeds per point).") in text
+
+
+def test_every_table_and_figure_states_its_fidelity(study):
+    _, text, _ = study
+    for heading in ("## Leaderboard", "## Seed-level comparison", "## Sensitivity to optimizer",
+                    "## Sensitivity to batch size", "## Accuracy against training time", "## Learning curves",
+                    "## Stability"):
+        section = text.split(heading, 1)[1].split("\n## ", 1)[0]
+        assert "Fidelity: " in section, heading
+    assert "train reviews" in text.split("## Data efficiency", 1)[1].split("\n## ", 1)[0]
+
+
+def test_without_stages_the_curve_is_the_selected_setting_at_each_train_limit(tmp_path):
+    """Plain sweeps record no stage: the curve is the selected setting's runs that differ only in
+    data.train_limit; the leaderboard and stability read each model's largest training set."""
+    for seed in (1, 2):
+        for size, rnn, trf in ((500, 0.70, 0.60), (2000, 0.74, 0.80), (20000, 0.78, 0.88)):
+            write_run(tmp_path, f"gru-{size}-{seed}", model="gru", family="recurrent", seed=seed, train_reviews=size,
+                      val_acc=rnn, correct=correct_at(rnn, seed), fit_seconds=size / 100)
+            write_run(tmp_path, f"trf-{size}-{seed}", model="transformer", family="transformer", optimizer="adamw",
+                      batch_size=16, seed=seed, train_reviews=size, val_acc=trf, correct=correct_at(trf, seed),
+                      fit_seconds=size / 10)
+    analysis = analyze([tmp_path], resamples=500)
+    assert set(analysis.leaderboard["train_reviews"]) == {20000}
+    assert analysis.comparison["difference"].diff == pytest.approx(0.10)
+    table = analysis.efficiency
+    assert table[table["family"] == "transformer"]["test_acc"].tolist() == pytest.approx([0.60, 0.80, 0.88])
+    assert table["seeds"].tolist() == [2] * 6
+    stability = analysis.stability_family.set_index("family")
+    assert stability.loc["recurrent", "runs"] == 2  # the 20,000-review runs only
+    text = write_report(analysis, tmp_path / "report")["markdown"].read_text()
+    assert ("The curves cross between 500 and 2,000 training reviews: the RNN leads at 500 (-10.0 points, "
+            "transformer minus RNN) and the gap is +6.0 at 2,000; at 20,000 it is +10.0 (2 seeds per point).") in text
