@@ -192,13 +192,19 @@ def substitute(text: str) -> str:
 
 
 def _constants(tree: ast.Module) -> dict:
-    """The module's plain constants (e.g. a default taken from one), for evaluating OPTIONS."""
+    """The module's literal constants (a default or a list of choices taken from one: numbers, strings,
+    tuples of them), for evaluating OPTIONS."""
     found = {}
     for node in tree.body:
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
-            for target in node.targets:
-                if isinstance(target, ast.Name):
-                    found[target.id] = node.value.value
+        if not isinstance(node, ast.Assign):
+            continue
+        try:
+            value = ast.literal_eval(node.value)
+        except ValueError:
+            continue
+        for target in node.targets:
+            if isinstance(target, ast.Name):
+                found[target.id] = value
     return found
 
 

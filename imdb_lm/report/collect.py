@@ -110,7 +110,8 @@ def _row(record: dict) -> dict:
 
 def train_reviews(record: dict) -> int | None:
     """Training reviews the run used: the study records it; older runs have their train split's count."""
-    value = record.get("train_reviews") or (record.get("hparams") or {}).get("train_reviews")
+    value = ((record.get("data") or {}).get("train_reviews") or record.get("train_reviews")
+             or (record.get("hparams") or {}).get("train_reviews"))
     if value is None:
         value = ((record.get("splits") or {}).get("train") or {}).get("count")
     return int(value) if value is not None else None
