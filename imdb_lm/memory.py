@@ -6,10 +6,13 @@ allocates tens of MB of activations and gradients first-touches brand-new pages:
 50 MB tensor took 12 ms to fill fresh against 1 ms in reused memory, and the fused GRU's forward
 pass spent more time in page faults (69 ms) than in its arithmetic (30 ms). Raising the mmap and
 trim thresholds keeps such blocks in the heap, so later steps reuse them. Memory is not returned
-to the system until the process ends, which is what a training or benchmark process wants; the
-callback `imdb_lm.callbacks.memory.ReleaseFreedMemory` hands free heap pages back at the end of each training and validation epoch, so
-fragmentation does not add up over epochs (it cut the peak resident size of a bf16 BiGRU run by a
-quarter). Elsewhere (macOS, musl) this does nothing; IMDB_LM_KEEP_FREED_MEMORY=0 turns it off.
+to the system by glibc itself. What is kept is bounded instead by the callback
+`imdb_lm.callbacks.memory.ReleaseFreedMemory` (bucketed batches of ever-new lengths leave holes no
+later block fits, so kept memory grows through an epoch: a bf16 BiGRU `make train` peaked at 3.9 GB,
+most of it free heap): after a batch that finds resident memory grown by more than `max_growth_mb` since the last
+release, it hands the free pages back (glibc's malloc_trim); the next step faults its pages in once
+more, a cost paid only when the bound is crossed. It also releases at every epoch end. Elsewhere
+(macOS, musl) this does nothing; IMDB_LM_KEEP_FREED_MEMORY=0 turns it off.
 """
 
 from __future__ import annotations
@@ -44,8 +47,44 @@ def keep_freed_memory() -> bool:
     return _done[0]
 
 
+def resident_bytes() -> int | None:
+    """This process's resident memory (Linux /proc; None elsewhere)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def release_freed_memory() -> None:
     """Hand the heap's free pages back to the system (glibc's malloc_trim)."""
     trim = _glibc("malloc_trim")
     if trim is not None and _done and _done[0]:
         trim(ctypes.c_size_t(0))
+
+
+class GrowthBound:
+    """Releases freed memory once resident memory has grown by more than `max_growth_bytes` since the
+    last release. Resident size, not malloc's free count, is watched: pages already handed back stay
+    in malloc's free count, so that count cannot tell when there is something to release again."""
+
+    def __init__(self, max_growth_bytes: int) -> None:
+        self.max_growth_bytes, self.base = max_growth_bytes, None
+
+    def release(self) -> None:
+        release_freed_memory()
+        self.base = resident_bytes()
+
+    def check(self) -> bool:
+        """Release if the bound is crossed; True if it was."""
+        if not (_done and _done[0]):
+            return False
+        resident = resident_bytes()
+        if resident is None:
+            return False
+        if self.base is None or resident < self.base:
+            self.base = resident
+        if resident - self.base <= self.max_growth_bytes:
+            return False
+        self.release()
+        return True

@@ -209,6 +209,35 @@ def test_freed_memory_is_kept_for_reuse_and_released_at_epoch_ends():
     assert released < kept - 250  # handed back at an epoch end
 
 
+def test_kept_memory_is_bounded_after_a_batch_once_it_grows_past_the_bound():
+    import sys
+
+    from imdb_lm.callbacks.memory import ReleaseFreedMemory
+    from imdb_lm.memory import keep_freed_memory, resident_bytes
+
+    if not sys.platform.startswith("linux"):
+        return
+    assert keep_freed_memory() is True
+    mb = lambda: resident_bytes() / 2**20  # noqa: E731
+    bounded, epoch_only = ReleaseFreedMemory(max_growth_mb=200), ReleaseFreedMemory(max_growth_mb=None)
+    for callback in (bounded, epoch_only):
+        callback.on_train_batch_end(None, None, None, None, 0)  # the first batch sets the base
+    small = torch.ones(50 * 2**20 // 4)  # 50 MB touched and freed: within the bound, kept for reuse
+    del small
+    before = mb()
+    bounded.on_train_batch_end(None, None, None, None, 1)
+    assert bounded.releases == 0 and mb() > before - 20
+    big = torch.ones(300 * 2**20 // 4)  # 300 MB more: past the bound
+    del big
+    kept = mb()
+    epoch_only.on_validation_batch_end(None, None, None, None, 2)
+    assert epoch_only.releases == 0 and mb() > kept - 50  # null: nothing released between epochs
+    bounded.on_validation_batch_end(None, None, None, None, 2)
+    assert bounded.releases == 1 and mb() < kept - 250  # handed back after the batch that crossed it
+    with pytest.raises(ValueError, match="max_growth_mb=-1"):
+        ReleaseFreedMemory(max_growth_mb=-1)
+
+
 def test_transformer_dropouts_are_the_fast_ones_with_the_checkpoints_probabilities(minilm):
     from imdb_lm.errors import UserError
     from imdb_lm.models.dropout import Dropout
