@@ -100,6 +100,9 @@ class SequenceClassifier(L.LightningModule):
     def configure_optimizers(self):
         cfg = {k: v for k, v in self.optimizer_cfg.items() if k != "weight_decay"}
         cfg["_partial_"] = True
+        # Plain lists, not OmegaConf's ListConfig: older torch keeps `betas` as given in the param
+        # groups, and a checkpoint holding a ListConfig is refused by weights-only loading.
+        cfg["_convert_"] = "all"
         optimizer = instantiate(cfg)(self._param_groups())
         if self.scheduler_cfg.get("name", "none") == "none":  # no step count needed (may be unbounded)
             return optimizer
