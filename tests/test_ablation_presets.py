@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from imdb_lm.config.compose import compose_train
+from imdb_lm.config.validate import validate_config
 from imdb_lm.data.batching import TokenizedReviews
+from imdb_lm.errors import UserError
 from imdb_lm.evaluation.inference import predict_probs
 from imdb_lm.explain.attributions import integrated_gradients
 from imdb_lm.models.bag import BagOfNgramsClassifier
@@ -151,3 +153,8 @@ def test_bag_of_ngrams_forward_equals_its_per_token_form():
     torch.testing.assert_close(alone, pooled[:1])
     swapped = ids[:1, :6].flip(1)
     assert not torch.allclose(model(swapped, mask[:1, :6], lengths[:1]), alone)
+
+
+def test_an_rnn_on_minilms_tokenizer_is_held_to_its_length_before_anything_is_written():
+    with pytest.raises(UserError, match=r"data.max_length=600 .*\(512 positions\)"):
+        validate_config(compose_train(["model=bigru_wordpiece", "data.max_length=600"]))
