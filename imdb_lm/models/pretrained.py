@@ -78,9 +78,12 @@ def resolve_checkpoint(name: str, option: str = "model.pretrained") -> Checkpoin
 
 def input_embeddings(name: str, option: str = "model.pretrained"):
     """The checkpoint's input word-embedding matrix [vocabulary, width] (a detached copy), read through
-    transformers so any architecture's own layout works."""
+    transformers so any architecture's own layout works. The random stream is left as it was, so a
+    model that copies these embeddings initialises its other layers exactly as its control does."""
+    import torch
     from transformers import AutoModel
 
     ckpt = resolve_checkpoint(name, option)
-    encoder = AutoModel.from_pretrained(ckpt.source, **ckpt.kwargs())
+    with torch.random.fork_rng(devices=[]):
+        encoder = AutoModel.from_pretrained(ckpt.source, **ckpt.kwargs())
     return encoder.get_input_embeddings().weight.detach().clone()
