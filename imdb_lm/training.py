@@ -107,6 +107,11 @@ def _run(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> float | None:
     datamodule.setup("fit")
     model = build_model(cfg, datamodule)
     meta = run_meta(cfg, model, datamodule)
+    # Size and compute per token, comparable across families (models/classifier.py); at the data's
+    # length, which the transformer's attention term depends on.
+    length = int(cfg.data.max_length)
+    size = {"params": model.count_parameters(), "forward_flops_per_token": model.forward_flops_per_token(length),
+            "flops_at_length": length}
     if ckpt_path:  # refuse, in one line, a checkpoint of another model, vocabulary or split
         check_checkpoint(ckpt_path, meta, model, "ckpt_path")
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
@@ -137,8 +142,7 @@ def _run(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> float | None:
     def make_record(status: str, checkpoint: str, test: dict, latency: dict, error=None) -> dict:
         return new_record(
             cfg, status, hparams, error=error, started_at=started,
-            model={"name": cfg.model.name, "family": cfg.model.family, "class": type(model).__name__,
-                   "params": model.count_parameters()},
+            model={"name": cfg.model.name, "family": cfg.model.family, "class": type(model).__name__, **size},
             seed=int(cfg.seed),
             splits={"rule": SPLIT_RULE, "source": cfg.data.source, **datamodule.fingerprints},
             data=data_record(datamodule),

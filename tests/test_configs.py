@@ -33,27 +33,32 @@ def composed(tmp_path: Path, *overrides: str):
     return cfg
 
 
-def fake_datamodule():
-    return SimpleNamespace(vocab_size=500, pad_id=0)
+def fake_datamodule(cfg=None):
+    """The vocabulary a model is sized to: MiniLM's for presets on its tokenizer (their embeddings
+    may be copied from it), a small word vocabulary otherwise."""
+    pretrained = cfg is not None and cfg.model.recipe.tokenizer == "pretrained"
+    return SimpleNamespace(vocab_size=30522 if pretrained else 500, pad_id=0)
 
 
 RECURRENT = ["rnn", "lstm", "gru", "bilstm", "bigru"]
 HUB_PRESETS = ["bert_base", "bert_small", "distilbert", "electra_small", "albert_base"]
+ABLATION = ["bow", "bigru_wordpiece", "bigru_minilm_emb", "bigru_minilm_emb_frozen", "bigru_large",
+            "transformer_scratch"]
 
 
 def test_every_group_has_the_designed_options():
-    assert set(options("model")) == set(RECURRENT + HUB_PRESETS + ["transformer"])
+    assert set(options("model")) == set(RECURRENT + HUB_PRESETS + ABLATION + ["transformer"])
     assert set(options("optimizer")) == {"sgd", "adam", "adamw", "rmsprop"}
     assert {"auto", "none", "linear_warmup", "cosine"} <= set(options("scheduler"))
 
 
-@pytest.mark.parametrize("model", RECURRENT + ["transformer"])
+@pytest.mark.parametrize("model", RECURRENT + ["transformer"] + ABLATION)
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw", "rmsprop"])
 def test_model_and_optimizer_instantiate(tmp_path, model, optimizer):
     cfg = composed(tmp_path, f"model={model}", f"optimizer={optimizer}")
     datamodule = instantiate(cfg.data)
-    assert datamodule.tokenizer_kind == ("pretrained" if model == "transformer" else "word")
-    module = build_model(cfg, fake_datamodule())
+    assert datamodule.tokenizer_kind == ("word" if model in RECURRENT + ["bow"] else "pretrained")
+    module = build_model(cfg, fake_datamodule(cfg))
     # schedulers are sized from the trainer's step count
     module._trainer = SimpleNamespace(estimated_stepping_batches=100)
     configured = module.configure_optimizers()

@@ -44,6 +44,9 @@ def test_real_cli_help_gives_every_option_a_help_line():
     ["model=transformer", "optimizer=sgd", "scheduler=cosine"],
     ["model=bert_base", "optimizer=rmsprop", "scheduler=none", "trainer=ddp"],
     ["model=lstm", "optimizer=adamw", "scheduler=linear_warmup", "logger=none"],
+    ["model=bow", "optimizer=sgd"],
+    ["model=transformer_scratch"],
+    ["model=bigru_minilm_emb"],
 ], ids=lambda o: o[0])
 def test_other_presets_options_have_help_too(overrides):
     assert options_without_help(train_help("summary", overrides)) == []

@@ -70,9 +70,10 @@ def validate_config(cfg: DictConfig) -> None:
     # The data module's own argument checks (sizes, lengths, limits), without importing the data stack.
     check_data_options(**{k: _select(cfg, f"data.{k}") for k in cfg.data if k not in ("_target_", "cache_dir")})
 
-    family = _select(cfg, "model.family")
-    if family == "transformer":
-        pretrained = _select(cfg, "model.pretrained")
+    # Any model on a checkpoint's tokenizer (transformers, and RNNs on MiniLM's WordPiece): its
+    # tokenizer refuses longer inputs, so say so before anything is written.
+    if _select(cfg, "data.tokenizer") == "pretrained":
+        pretrained = _select(cfg, "data.pretrained")
         limit = _checkpoint_length_limit(pretrained)
         if limit is not None and max_length > limit:
             raise UserError(f"data.max_length={max_length} is larger than model.pretrained={pretrained} "

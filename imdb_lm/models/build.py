@@ -17,6 +17,7 @@ from imdb_lm.errors import UserError
 FAMILIES = {
     "recurrent": "imdb_lm.models.recurrent:RecurrentClassifier",
     "transformer": "imdb_lm.models.transformer:TransformerClassifier",
+    "bag_of_ngrams": "imdb_lm.models.bag:BagOfNgramsClassifier",
 }
 # Model-config keys that describe the preset, not constructor arguments.
 PRESET_KEYS = ("name", "family", "recipe")

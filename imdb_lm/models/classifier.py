@@ -124,7 +124,20 @@ class SequenceClassifier(L.LightningModule):
         else:
             torch.nn.utils.clip_grad_norm_(params, gradient_clip_val)
 
+    # ---- size and compute (recorded in metrics.json) -----------------------------------------
+    def embedding_block(self) -> torch.nn.Module:
+        """The input-embedding parameters left out of the non-embedding count (Kaplan et al. 2020
+        leave them out too: a bigger vocabulary table adds parameters but no compute per token)."""
+        return self.embeddings()
+
     def count_parameters(self) -> dict:
-        total = sum(p.numel() for p in self.parameters())
-        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
-        return {"total": total, "trainable": trainable}
+        params = list(self.parameters())  # shared (tied) parameters once
+        embedding = {id(p) for p in self.embedding_block().parameters()}
+        return {"total": sum(p.numel() for p in params),
+                "trainable": sum(p.numel() for p in params if p.requires_grad),
+                "non_embedding": sum(p.numel() for p in params if id(p) not in embedding)}
+
+    def forward_flops_per_token(self, length: int) -> float:
+        """Forward FLOPs per token of a `length`-token review (2 per multiply-add; each family says how
+        it counts them)."""
+        raise NotImplementedError

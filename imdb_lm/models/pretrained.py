@@ -74,3 +74,16 @@ def resolve_checkpoint(name: str, option: str = "model.pretrained") -> Checkpoin
                         "the hub is offline); use model=transformer (the bundled MiniLM) or "
                         f"{option}=/path/to/a/local/checkpoint")
     return Checkpoint(name, name, False)
+
+
+def input_embeddings(name: str, option: str = "model.pretrained"):
+    """The checkpoint's input word-embedding matrix [vocabulary, width] (a detached copy), read through
+    transformers so any architecture's own layout works. The random stream is left as it was, so a
+    model that copies these embeddings initialises its other layers exactly as its control does."""
+    import torch
+    from transformers import AutoModel
+
+    ckpt = resolve_checkpoint(name, option)
+    with torch.random.fork_rng(devices=[]):
+        encoder = AutoModel.from_pretrained(ckpt.source, **ckpt.kwargs())
+    return encoder.get_input_embeddings().weight.detach().clone()

@@ -9,6 +9,10 @@ fast either way.)
 On the CPU, GRU layers run through `fused_gru` (all directions in one fused loop, bf16 products
 under bf16 autocast) with the same weights, so checkpoints are the same either way;
 `model.fused_cpu_gru=false` keeps `nn.GRU`.
+
+With a pretrained tokenizer (`model.pretrained` names the checkpoint; `recipe.tokenizer: pretrained`)
+the embedding table can start from that checkpoint's word embeddings (`pretrained_embeddings`) and
+stay frozen (`freeze_embeddings`): lexical pretraining without the checkpoint's contextual layers.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from imdb_lm.errors import UserError
 from imdb_lm.models import fused_gru
 from imdb_lm.models.classifier import SequenceClassifier
 from imdb_lm.models.dropout import Dropout
+from imdb_lm.models.pretrained import input_embeddings
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 POOLINGS = ("last", "max", "mean")
@@ -39,7 +44,8 @@ class RecurrentClassifier(SequenceClassifier):
     def __init__(self, vocab_size: int, pad_id: int = 0, cell: str = "gru", embedding_dim: int = 128,
                  hidden_size: int = 128, num_layers: int = 1, bidirectional: bool = True,
                  dropout: float = 0.3, embedding_dropout: float = 0.3, pooling: str = "max",
-                 fused_cpu_gru: bool = True, optimizer: dict | None = None, scheduler: dict | None = None):
+                 fused_cpu_gru: bool = True, pretrained: str | None = None, pretrained_embeddings: bool = False,
+                 freeze_embeddings: bool = False, optimizer: dict | None = None, scheduler: dict | None = None):
         super().__init__(optimizer, scheduler)
         if cell not in CELLS:
             raise UserError(f"model.cell={cell!r} is unknown; choose one of {', '.join(CELLS)}")
@@ -53,6 +59,9 @@ class RecurrentClassifier(SequenceClassifier):
         self.cell, self.pooling, self.bidirectional = cell, pooling, bidirectional
         self.fused_cpu_gru = bool(fused_cpu_gru)
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
+        if pretrained_embeddings:
+            self._copy_pretrained_embeddings(pretrained)
+        self.embedding.weight.requires_grad_(not freeze_embeddings)
         self.embedding_dropout = Dropout(embedding_dropout)
         directions = 2 if bidirectional else 1
         kwargs = {"nonlinearity": "tanh"} if cell == "rnn" else {}
@@ -65,6 +74,26 @@ class RecurrentClassifier(SequenceClassifier):
                 self.backward_layers.append(CELLS[cell](size_in, hidden_size, batch_first=True, **kwargs))
         self.dropout = Dropout(dropout)
         self.head = nn.Linear(hidden_size * directions, 2)
+
+    def _copy_pretrained_embeddings(self, pretrained: str | None) -> None:
+        if not pretrained:
+            raise UserError("model.pretrained_embeddings=true needs model.pretrained=<checkpoint> (its "
+                            "tokenizer and word embeddings), e.g. model=bigru_minilm_emb")
+        weights = input_embeddings(pretrained)
+        if weights.shape != self.embedding.weight.shape:
+            raise UserError(f"model.pretrained={pretrained}: its word embeddings are {tuple(weights.shape)}, this "
+                            f"model's table is {tuple(self.embedding.weight.shape)}; set model.embedding_dim="
+                            f"{weights.shape[1]} and data.tokenizer=pretrained (the checkpoint's own vocabulary)")
+        with torch.no_grad():
+            self.embedding.weight.copy_(weights)
+
+    def forward_flops_per_token(self, length: int) -> float:
+        """Analytic: every recurrent weight matrix (input and recurrent side, each gate, each direction
+        and layer) does one multiply-add per token; the head's once per review is spread over its
+        `length` tokens. Gate nonlinearities, biases and pooling are left out (a few per state unit)."""
+        recurrent = sum(p.numel() for name, p in self.named_parameters()
+                        if name.endswith(("weight_ih_l0", "weight_hh_l0")))
+        return 2.0 * recurrent + 2.0 * self.head.weight.numel() / max(1, length)
 
     def encode(self, embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Per-position hidden states [B, T, H*directions] from embeddings [B, T, E]."""

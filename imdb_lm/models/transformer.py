@@ -1,8 +1,14 @@
-"""TransformerClassifier: any Hugging Face encoder checkpoint with a sequence-classification head."""
+"""TransformerClassifier: any Hugging Face encoder checkpoint with a sequence-classification head.
+
+`initialization: random` keeps the checkpoint's architecture (its config.json) and tokenizer but
+starts from the architecture's own random initialisation (transformers' `_init_weights`, e.g.
+normal(0, initializer_range) weights for BERT): the pretraining contrast of the ablation.
+"""
 
 from __future__ import annotations
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
 from imdb_lm.errors import UserError
@@ -12,6 +18,7 @@ from imdb_lm.models.pretrained import resolve_checkpoint
 
 # The config attribute of the attention-probability dropout, by architecture family.
 ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout")
+INITIALIZATIONS = (None, "pretrained", "random")
 
 
 class TransformerClassifier(SequenceClassifier):
@@ -19,10 +26,13 @@ class TransformerClassifier(SequenceClassifier):
 
     def __init__(self, pretrained: str = "bundled", attn_implementation: str = "sdpa",
                  classifier_dropout: float | None = None, attention_dropout: float | None = None,
-                 gradient_checkpointing: bool = False,
+                 gradient_checkpointing: bool = False, initialization: str | None = None,
                  optimizer: dict | None = None, scheduler: dict | None = None,
                  vocab_size: int | None = None, pad_id: int | None = None):
         super().__init__(optimizer, scheduler)
+        if initialization not in INITIALIZATIONS:
+            raise UserError(f"model.initialization={initialization!r} is unknown; choose pretrained (the "
+                            "checkpoint's weights) or random (its architecture, randomly initialised)")
         self.save_hyperparameters(logger=False)
         ckpt = resolve_checkpoint(pretrained)
         config = AutoConfig.from_pretrained(ckpt.source, num_labels=2, **ckpt.kwargs())
@@ -34,12 +44,17 @@ class TransformerClassifier(SequenceClassifier):
             for key in ATTENTION_DROPOUT_KEYS:
                 if hasattr(config, key):
                     setattr(config, key, float(attention_dropout))
+        if initialization == "random":
+            def load(**kwargs):
+                return AutoModelForSequenceClassification.from_config(config, **kwargs)
+        else:
+            def load(**kwargs):
+                return AutoModelForSequenceClassification.from_pretrained(ckpt.source, config=config,
+                                                                          **ckpt.kwargs(), **kwargs)
         try:
-            self.model = AutoModelForSequenceClassification.from_pretrained(
-                ckpt.source, config=config, attn_implementation=attn_implementation, **ckpt.kwargs())
+            self.model = load(attn_implementation=attn_implementation)
         except (ValueError, ImportError):  # an architecture without SDPA support: use its default
-            self.model = AutoModelForSequenceClassification.from_pretrained(ckpt.source, config=config,
-                                                                            **ckpt.kwargs())
+            self.model = load()
         # from_pretrained returns the model in eval mode, and Lightning keeps each module's mode:
         # without this, fine-tuning would silently run with dropout off.
         self.model.train()
@@ -49,6 +64,31 @@ class TransformerClassifier(SequenceClassifier):
 
     def embeddings(self) -> torch.nn.Module:
         return self.model.get_input_embeddings()
+
+    def embedding_block(self) -> torch.nn.Module:
+        """Word, position and token-type embeddings (and their LayerNorm, for BERT-style models)."""
+        block = getattr(self.model.base_model, "embeddings", None)
+        return block if isinstance(block, torch.nn.Module) else self.embeddings()
+
+    def forward_flops_per_token(self, length: int) -> float:
+        """Counted by torch's FlopCounterMode over one forward of a `length`-token review, with the
+        eager attention code so that attention's score and mixing products (4 x length x width per
+        token and layer) are counted with every matrix product; the pooler and head run once per
+        review. Shared layers (ALBERT) are counted each time they run."""
+        hf, training = self.model, self.model.training
+        previous = hf.config._attn_implementation
+        ids = torch.full((1, length), (hf.config.pad_token_id or 0) + 1, device=self.device)
+        try:
+            hf.eval()  # dropout off: no random draws, so counting never shifts a run's random stream
+            if previous != "eager":
+                hf.set_attn_implementation("eager")  # SDPA's CPU kernels have no FLOP formula
+            with FlopCounterMode(display=False) as counter, torch.no_grad():
+                hf(input_ids=ids, attention_mask=torch.ones_like(ids))
+        finally:
+            hf.train(training)
+            if previous != "eager":
+                hf.set_attn_implementation(previous)
+        return counter.get_total_flops() / length
 
     def forward_embedded(self, embedded: torch.Tensor, attention_mask: torch.Tensor,
                          lengths: torch.Tensor | None = None) -> torch.Tensor:
