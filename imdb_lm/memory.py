@@ -6,13 +6,14 @@ allocates tens of MB of activations and gradients first-touches brand-new pages:
 50 MB tensor took 12 ms to fill fresh against 1 ms in reused memory, and the fused GRU's forward
 pass spent more time in page faults (69 ms) than in its arithmetic (30 ms). Raising the mmap and
 trim thresholds keeps such blocks in the heap, so later steps reuse them. Memory is not returned
-to the system by glibc itself. What is kept is bounded instead by the callback
-`imdb_lm.callbacks.memory.ReleaseFreedMemory` (bucketed batches of ever-new lengths leave holes no
-later block fits, so kept memory grows through an epoch: a bf16 BiGRU `make train` peaked at 3.9 GB,
-most of it free heap): after a batch that finds resident memory grown by more than `max_growth_mb` since the last
-release, it hands the free pages back (glibc's malloc_trim); the next step faults its pages in once
-more, a cost paid only when the bound is crossed. It also releases at every epoch end. Elsewhere
-(macOS, musl) this does nothing; IMDB_LM_KEEP_FREED_MEMORY=0 turns it off.
+to the system by glibc itself. The price is resident size: bucketed batches of ever-new lengths
+leave holes no later block fits, so kept memory grows through an epoch, and it is handed back at
+every epoch end by the callback `imdb_lm.callbacks.memory.ReleaseFreedMemory`. For memory-limited
+jobs the callback can also bound it within an epoch (`max_growth_mb`: after a batch that finds
+resident memory grown by more than that since the last release, malloc_trim); the next step then
+faults its pages in again. Measured trade and the bf16 growth that no malloc setting removes:
+docs/speed.md ("Memory"). Elsewhere (macOS, musl) this does nothing; IMDB_LM_KEEP_FREED_MEMORY=0
+turns it off.
 """
 
 from __future__ import annotations

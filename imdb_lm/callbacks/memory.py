@@ -12,7 +12,7 @@ class ReleaseFreedMemory(L.Callback):
     `max_growth_mb` since the last release (null: only at epoch ends), and at the end of every
     training and validation epoch."""
 
-    def __init__(self, max_growth_mb: float | None = 512) -> None:
+    def __init__(self, max_growth_mb: float | None = None) -> None:
         if max_growth_mb is not None and max_growth_mb < 0:
             raise ValueError(f"callbacks.release_freed_memory.max_growth_mb={max_growth_mb}: use a size in MB >= 0, "
                              "or null to release only at epoch ends")
