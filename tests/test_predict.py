@@ -98,10 +98,10 @@ def test_predict_compiled_gives_the_eager_probabilities(cache_dir, tmp_path):
 @pytest.mark.parametrize("args, message", [
     ([], "ckpt=<run folder or .ckpt> is required"),
     (["ckpt=RUN", "text=hi", "input=x.txt"], "exactly one of"),
-    (["ckpt=RUN", "text=hi", "--format", "xml"], "--format xml"),
+    (["ckpt=RUN", "text=hi", "--format", "xml"], "format=xml: choose text or jsonl"),
     (["ckpt=RUN", "text=hi", "batch=3"], "unknown option 'batch'"),
     (["ckpt=RUN", "input=missing.txt"], "input=missing.txt: no such file"),
-    (["ckpt=RUN", "text=hi", "compile=maybe"], "compile=maybe: choose true or false"),
+    (["ckpt=RUN", "text=hi", "compile=maybe"], "compile=maybe must be true or false"),
 ])
 def test_predict_bad_input_is_one_line(rnn_run, capsys, args, message):
     """The entry point's own main(), in-process (a subprocess per case costs seconds of imports)."""

@@ -36,20 +36,32 @@ def _per_model(frame: pd.DataFrame, pick) -> pd.DataFrame:
     return frame[keep]
 
 
+FIDELITY = ["model", "train_reviews", "max_epochs"]
+
+
+def _same_fidelity(pool: pd.DataFrame, chosen: pd.Series) -> pd.Series:
+    """`chosen` runs, plus the others trained at the fidelity of one of them (same model, training
+    set size and epochs): a seeded grid without promotion reseeds at the grid's own fidelity, so its
+    grid runs are full fidelity and its seed runs belong to the grid."""
+    key = pool[FIDELITY].astype(str).agg("|".join, axis=1)
+    return chosen | key.isin(set(key[chosen]))
+
+
 def full(frame: pd.DataFrame) -> pd.DataFrame:
-    """Full-fidelity runs: the promoted settings and their seeds; without stages, each model's
-    runs on its largest training set."""
+    """Full-fidelity runs: the promoted settings and their seeds (and runs at their fidelity);
+    without stages, each model's runs on its largest training set."""
     pool = candidates(frame)
     if _staged(pool) and pool["stage"].isin([PROMOTED, SEED]).any():
-        return pool[pool["stage"].isin([PROMOTED, SEED])]
+        return pool[_same_fidelity(pool, pool["stage"].isin([PROMOTED, SEED]))]
     return _per_model(pool, lambda sizes: sizes.max())
 
 
 def grid(frame: pd.DataFrame) -> pd.DataFrame:
-    """The sensitivity grid: `stage: grid`; without stages, each model's most common training-set size."""
+    """The sensitivity grid: `stage: grid` (and runs at its fidelity); without stages, each model's
+    most common training-set size."""
     pool = candidates(frame)
     if _staged(pool) and (pool["stage"] == GRID).any():
-        return pool[pool["stage"] == GRID]
+        return pool[_same_fidelity(pool, pool["stage"] == GRID)]
     return _per_model(pool, lambda sizes: sizes.mode().max())
 
 

@@ -140,6 +140,7 @@ def seed_bootstrap(correct_a: np.ndarray, correct_b: np.ndarray, resamples: int 
                           resamples)
 
 
+@dataclass(frozen=True)
 class Equivalence:
     n: int
     mean: float
