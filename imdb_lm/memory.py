@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 
@@ -29,13 +30,19 @@ _done: list[bool] = []
 DISABLE_ENV = "IMDB_LM_KEEP_FREED_MEMORY"  # 0: leave glibc's defaults
 
 
-def _glibc(function: str):
-    if not sys.platform.startswith("linux") or os.environ.get(DISABLE_ENV, "1") == "0":
-        return None
+@functools.cache
+def _libc_function(function: str):
+    # Cached: find_library runs `ldconfig -p` in a subprocess, too slow for a call after a batch.
     try:
         return getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), function)
     except (OSError, AttributeError):
         return None
+
+
+def _glibc(function: str):
+    if not sys.platform.startswith("linux") or os.environ.get(DISABLE_ENV, "1") == "0":
+        return None
+    return _libc_function(function)
 
 
 def keep_freed_memory() -> bool:
