@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from imdb_lm.report import analyze, write_report
+from imdb_lm.report import analyze, statistics, write_report
 from tests.study_records import correct_at, write_run
 
 # model -> (family, test accuracy, seconds per epoch, training tokens per second, latency ms)
@@ -51,15 +51,23 @@ def test_each_contrast_present_is_a_row_with_its_known_difference(ablation):
     assert table.loc[("transformer", "transformer_scratch"), "reliable"]
     assert row["time / epoch A/B"] == pytest.approx(0.5) and row["latency A/B"] == pytest.approx(2.0)
     assert row["time / token A/B"] == pytest.approx(0.5)  # 1/4000 s per token vs 1/2000
+    # reliable = Holm-adjusted bootstrap p below 0.05 (and the interval excluding zero), over all 12 rows
+    adjusted = statistics.holm(table["p"])
+    assert list(table["p (Holm)"]) == pytest.approx(list(adjusted))
+    assert list(table["reliable"]) == [bool(x and p < 0.05) for x, p in
+                                       zip(table["interval excludes 0"], adjusted, strict=True)]
+    # no resample at or below zero: p = 2/2001 at 2,000 resamples, times 12 for the smallest of 12
+    assert table.loc[("transformer", "transformer_scratch"), "p (Holm)"] == pytest.approx(12 * 2 / 2001)
 
 
 def test_the_section_labels_its_intervals_and_states_both_claims(ablation):
     _, text = ablation
-    assert "## What makes the difference" in text and "unadjusted for the number of contrasts" in text
+    assert "## What makes the difference" in text and "Holm's adjustment for all 12 contrasts" in text
     assert ("- What makes the difference: Pretraining: transformer minus transformer_scratch is +10.0 points of test "
             "accuracy") in text
-    assert ("The claim that at equal parameter counts RNNs and transformers perform comparably holds on this data: "
-            "the difference is not distinguishable from zero (transformer_scratch minus bigru_large: +0.0 points") in text
+    assert "p = 0.012 after Holm's adjustment for 12 contrasts, 3 vs 3 seeds): reliably higher." in text
+    assert ("The claim that at equal parameter counts RNNs and transformers perform comparably is not contradicted on "
+            "this data: the difference is not distinguishable from zero (transformer_scratch minus bigru_large: +0.0 points") in text
     assert ("The claim that RNNs are slower to train holds here: bigru_large takes 2.00x the time per training "
             "token of transformer_scratch") in text
 

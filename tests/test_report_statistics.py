@@ -118,3 +118,18 @@ def test_seed_bootstrap_keeps_reviews_paired_across_families():
 def test_seed_bootstrap_refuses_different_review_sets():
     with pytest.raises(ValueError, match="different reviews"):
         statistics.seed_bootstrap(np.ones((2, 10), bool), np.ones((2, 11), bool))
+
+
+def test_holm_steps_down_and_keeps_the_order_of_the_input():
+    # sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 = 0.02, 0.03, 0.06, 0.04; running maximum 0.02, 0.03, 0.06, 0.06
+    assert statistics.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert statistics.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
+    assert statistics.holm([0.02]) == pytest.approx([0.02])  # one test: unchanged
+
+
+def test_seed_bootstrap_p_value_agrees_with_its_interval():
+    rng = np.random.default_rng(3)
+    clear = statistics.seed_bootstrap(rng.random((3, 400)) < 0.9, rng.random((3, 400)) < 0.7, resamples=2000)
+    assert clear.low > 0 and clear.p_value == pytest.approx(2 / 2001)  # no resample at or below zero
+    same = statistics.seed_bootstrap(rng.random((3, 400)) < 0.8, rng.random((3, 400)) < 0.8, resamples=2000)
+    assert same.low < 0 < same.high and same.p_value > 0.05

@@ -5,14 +5,17 @@ Runs come from the ablation (`stage: ablation`: the new presets plus bigru and t
 at the same budget); without ablation runs, from every selectable run. Per model the setting is chosen
 on validation; a contrast pairs every seed of both (the two-level bootstrap of statistics.py) and
 gives the ratios of training time per epoch, of time per training token and of single-review latency.
-The intervals are 95% and unadjusted for the number of contrasts (the table says so).
+The intervals are 95% and unadjusted; whether a difference is called reliable is decided on the
+bootstrap p-values after Holm's adjustment for the number of contrasts in the table (the table gives both).
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from imdb_lm.report import fidelity, tables
+from imdb_lm.report import fidelity, statistics, tables
+
+ALPHA = 0.05
 
 # (what the contrast isolates, model A, model B): the difference is A - B
 NAMED = [("pretraining", "transformer", "transformer_scratch"),
@@ -68,11 +71,15 @@ def contrast_table(frame: pd.DataFrame, resamples: int = 10_000, seed: int = 0) 
         d = comp["difference"]
         rows.append({"contrast": label, "A": a, "B": b, "seeds A": d.seeds_a, "seeds B": d.seeds_b,
                      "test reviews": d.n, "A - B (points)": d.diff * 100, "low": d.low * 100, "high": d.high * 100,
-                     "reliable": d.reliable,
+                     "p": d.p_value, "interval excludes 0": d.reliable,
                      "time / epoch A/B": _ratio(models[a]["epoch_seconds"], models[b]["epoch_seconds"]),
                      "time / token A/B": _ratio(models[b]["train_tokens_per_s"], models[a]["train_tokens_per_s"]),
                      "latency A/B": _ratio(models[a]["latency_ms_p50"], models[b]["latency_ms_p50"])})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        table["p (Holm)"] = statistics.holm(table["p"])
+        table["reliable"] = table["interval excludes 0"] & (table["p (Holm)"] < ALPHA)
+    return table
 
 
 def sentences(table: pd.DataFrame) -> list[str]:
@@ -85,15 +92,17 @@ def sentences(table: pd.DataFrame) -> list[str]:
                    else "not distinguishable from zero")
         out.append(f"{row['contrast'].capitalize()}: {row['A']} minus {row['B']} is {row['A - B (points)']:+.1f} "
                    f"points of test accuracy (95% unadjusted interval {row['low']:+.1f} to {row['high']:+.1f}, "
+                   f"p {_p(row['p (Holm)'])} after Holm's adjustment for {len(table)} contrasts, "
                    f"{row['seeds A']} vs {row['seeds B']} seeds): {verdict}.")
     matched = table[table["contrast"] == "architecture at matched size"]
     if not matched.empty:
         row = matched.iloc[0]
-        holds = ("holds on this data: the difference is not distinguishable from zero" if not row["reliable"] else
+        holds = ("is not contradicted on this data: the difference is not distinguishable from zero"
+                 if not row["reliable"] else
                  f"does not hold on this data: {row['A'] if row['low'] > 0 else row['B']} is reliably more accurate")
         out.append(f"The claim that at equal parameter counts RNNs and transformers perform comparably {holds} "
                    f"({row['A']} minus {row['B']}: {row['A - B (points)']:+.1f} points, interval {row['low']:+.1f} "
-                   f"to {row['high']:+.1f}).")
+                   f"to {row['high']:+.1f}, Holm-adjusted p {_p(row['p (Holm)'])}).")
         per_token = row["time / token A/B"]
         if not pd.isna(per_token):
             slower = per_token < 1  # B (the RNN) takes longer per training token than A (the transformer)
@@ -101,6 +110,10 @@ def sentences(table: pd.DataFrame) -> list[str]:
                        f"{row['B']} takes {1 / per_token:.2f}x the time per training token of {row['A']} "
                        f"(from the runs' own throughput records, not an interleaved bench).")
     return out
+
+
+def _p(value: float) -> str:
+    return "< 0.001" if value < 0.001 else f"= {value:.3f}"
 
 
 def display(table: pd.DataFrame) -> pd.DataFrame:
@@ -111,7 +124,8 @@ def display(table: pd.DataFrame) -> pd.DataFrame:
         "seeds A / B": [f"{a} / {b}" for a, b in zip(table["seeds A"], table["seeds B"], strict=True)],
         "A - B (points)": [f"{v:+.1f}" for v in table["A - B (points)"]],
         "95% CI (unadjusted)": [f"{lo:+.1f} to {hi:+.1f}" for lo, hi in zip(table["low"], table["high"], strict=True)],
-        "reliable": ["yes" if r else "no" for r in table["reliable"]],
+        "p (Holm)": [_p(v).lstrip("= ") for v in table["p (Holm)"]],
+        "reliable (Holm)": ["yes" if r else "no" for r in table["reliable"]],
         "time / epoch A/B": [f"{v:.2f}x" for v in table["time / epoch A/B"]],
         "time / token A/B": [f"{v:.2f}x" for v in table["time / token A/B"]],
         "latency A/B": [f"{v:.2f}x" for v in table["latency A/B"]]})

@@ -213,7 +213,8 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
                 ("table", contrasts.display(analysis.contrasts)),
                 ("note", f"{len(analysis.contrasts)} contrasts, each A minus B in test accuracy over every seed of "
                          "both models' settings chosen on validation (the two-level bootstrap above); the 95% "
-                         "intervals are unadjusted for the number of contrasts. Ratios: median training time per "
+                         "intervals are unadjusted, and \"reliable\" needs the bootstrap p-value after Holm's "
+                         f"adjustment for all {len(analysis.contrasts)} contrasts below 0.05. Ratios: median training time per "
                          "epoch, time per training token (inverse token throughput) and median single-review "
                          "latency, from the runs' records. Runs: the ablation stage where it exists, at "
                          f"{fidelity.describe(contrasts.pool(analysis.runs))}.")]

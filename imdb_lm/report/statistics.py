@@ -103,6 +103,7 @@ class SeedDifference:
     high: float
     confidence: float
     resamples: int
+    p_value: float = 1.0  # two-sided bootstrap p: how often the resampled difference falls on the other side of 0
 
     @property
     def reliable(self) -> bool:
@@ -136,8 +137,27 @@ def seed_bootstrap(correct_a: np.ndarray, correct_b: np.ndarray, resamples: int 
     alpha = (1 - confidence) / 2
     low, high = np.quantile(diffs, [alpha, 1 - alpha])
     acc_a, acc_b = float(a.mean()), float(b.mean())
+    # The +1s keep p above zero for a finite number of resamples (Davison & Hinkley, eq. 4.11).
+    tail = min(np.sum(diffs <= 0), np.sum(diffs >= 0))
+    p_value = min(1.0, 2 * (tail + 1) / (resamples + 1))
     return SeedDifference(n, len(a), len(b), acc_a, acc_b, acc_a - acc_b, float(low), float(high), confidence,
-                          resamples)
+                          resamples, float(p_value))
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjustment: family-wise error at most alpha when adjusted p < alpha.
+
+    Written here because scipy has only Benjamini-Hochberg (`false_discovery_control`, which controls
+    the false discovery rate, not the family-wise error) and statsmodels' `multipletests` would be a
+    large dependency for six lines.
+    """
+    p = np.asarray(p_values, float)
+    m = len(p)
+    order = np.argsort(p, kind="stable")
+    stepped = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    adjusted = np.empty(m)
+    adjusted[order] = np.minimum(1.0, stepped)
+    return adjusted
 
 
 @dataclass(frozen=True)
