@@ -141,3 +141,29 @@ def test_without_stages_the_curve_is_the_selected_setting_at_each_train_limit(tm
     text = write_report(analysis, tmp_path / "report")["markdown"].read_text()
     assert ("The curves cross between 500 and 2,000 training reviews: the RNN leads at 500 (-10.0 points, "
             "transformer minus RNN) and the gap is +6.0 at 2,000; at 20,000 it is +10.0 (2 seeds per point).") in text
+
+
+def test_rank_agreement_of_grid_and_full_fidelity_on_the_promoted_settings(tmp_path):
+    # (model, optimizer, batch) -> (grid val, full-fidelity val); gru's grid best (adam/64) loses at full
+    # fidelity to sgd/16, lstm's (adam/64) stays best
+    known = {("gru", "adam", 16): (0.80, 0.85), ("gru", "adam", 64): (0.82, 0.86), ("gru", "sgd", 16): (0.70, 0.87),
+             ("lstm", "adam", 16): (0.60, 0.70), ("lstm", "adam", 64): (0.65, 0.75),
+             ("lstm", "rmsprop", 16): (0.62, 0.72)}
+    for (model, opt, batch), (grid_val, full_val) in known.items():
+        common = dict(model=model, family="recurrent", optimizer=opt, batch_size=batch, correct=correct_at(0.7))
+        write_run(tmp_path, f"grid-{model}-{opt}-{batch}", val_acc=grid_val, stage="grid", train_reviews=1000,
+                  max_epochs=10, **common)
+        write_run(tmp_path, f"full-{model}-{opt}-{batch}", val_acc=full_val, stage="promoted", **common)
+    write_run(tmp_path, "grid-gru-rmsprop-64", model="gru", family="recurrent", optimizer="rmsprop", val_acc=0.5,
+              stage="grid", train_reviews=1000, correct=correct_at(0.5))  # not promoted: not paired
+    analysis = analyze([tmp_path], resamples=200)
+    agreement = analysis.rank_agreement
+    # ranks grid 5,6,4,1,3,2 vs full 4,5,6,1,3,2: sum of squared rank differences 6
+    assert agreement["rho"] == pytest.approx(1 - 6 * 6 / (6 * 35))
+    assert (agreement["settings"], agreement["models"], agreement["top_agrees"]) == (6, 2, 1)
+    assert agreement["per_model"] == {"gru": False, "lstm": True}
+    text = write_report(analysis, tmp_path / "report")["markdown"].read_text()
+    assert "### Does the low fidelity rank settings usefully?" in text
+    assert "Spearman's rho over the 6 settings: +0.83" in text
+    assert ("over the 6 promoted settings, Spearman's rho between grid and full-fidelity validation accuracy is "
+            "+0.83") in text and "for 1 of 2 models" in text

@@ -39,6 +39,7 @@ class Analysis:
     fidelity: dict[str, str] = field(default_factory=dict)
     efficiency: pd.DataFrame = field(default_factory=pd.DataFrame)  # report/efficiency.py
     contrasts: pd.DataFrame = field(default_factory=pd.DataFrame)  # report/contrasts.py: what makes the difference
+    rank_agreement: dict | None = None  # grid vs full-fidelity validation of the promoted settings (fidelity.py)
 
 
 def analyze(dirs: list[str | Path], resamples: int = 10_000, seed: int = 0) -> Analysis:
@@ -65,6 +66,7 @@ def analyze(dirs: list[str | Path], resamples: int = 10_000, seed: int = 0) -> A
         device=devices.mode().iloc[0] if not devices.empty else "unknown device",
         sources=[str(d) for d in dirs], importance=importance(fidelity.grid(runs)),
         fidelity={"full": fidelity.describe(fidelity.full(runs)), "grid": fidelity.describe(fidelity.grid(runs))},
-        efficiency=efficiency.curve_table(runs, best), contrasts=contrasts.contrast_table(runs, resamples, seed))
+        efficiency=efficiency.curve_table(runs, best), contrasts=contrasts.contrast_table(runs, resamples, seed),
+        rank_agreement=fidelity.rank_agreement(runs))
     interpretability.attach(analysis, resamples, seed)
     return analysis

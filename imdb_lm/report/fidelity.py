@@ -11,6 +11,7 @@ training-set size: each model's largest is its full fidelity, its most common on
 from __future__ import annotations
 
 import pandas as pd
+from scipy import stats
 
 GRID, PROMOTED, SEED, CURVE, ABLATION = "grid", "promoted", "seed", "curve", "ablation"
 
@@ -88,3 +89,32 @@ def describe(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "no runs"
     return f"{_span(frame['train_reviews'], 'train review')}, {epochs(frame)}"
+
+
+# What a setting is apart from its fidelity (training-set size, epochs) and seed: a grid run and its
+# promoted rerun share these.
+SETTING_AT_ANY_FIDELITY = ["model", "family", "optimizer", "lr", "batch_size", "max_length", "scheduler"]
+
+
+def rank_agreement(frame: pd.DataFrame) -> dict | None:
+    """Does the low fidelity rank settings as the full one does? Each promoted setting's validation
+    accuracy on the grid against its own at full fidelity (the same seed): Spearman's rho over all of
+    them, and per model whether the grid's best promoted setting is also the best at full fidelity.
+    None without promoted runs that have a grid counterpart."""
+    if "stage" not in frame:
+        return None
+    done = frame[frame["status"] == "completed"]
+    keys = [k for k in SETTING_AT_ANY_FIDELITY if k in done]
+    low = done[done["stage"] == GRID].groupby(keys, dropna=False)["val_acc"].mean().rename("grid_val")
+    high = done[done["stage"] == PROMOTED].groupby(keys, dropna=False)["val_acc"].mean().rename("full_val")
+    paired = pd.concat([low, high], axis=1, join="inner").reset_index()
+    if len(paired) < 3:
+        return None
+    rho = stats.spearmanr(paired["grid_val"], paired["full_val"])
+    per_model = {}
+    for model, rows in paired.groupby("model"):
+        if len(rows) > 1:
+            per_model[model] = bool(rows["grid_val"].idxmax() == rows["full_val"].idxmax())
+    return {"rho": float(rho.statistic), "p_value": float(rho.pvalue), "settings": len(paired),
+            "models": len(per_model), "top_agrees": sum(per_model.values()), "per_model": per_model,
+            "pairs": paired}

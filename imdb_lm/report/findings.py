@@ -98,7 +98,7 @@ def sensitivity(analysis) -> list[str]:
         if len(values) > 1:
             spans.append((values.max() - values.min(), model, values.min(), values.max(), len(values)))
     if not spans:
-        return []
+        return rank_agreement(analysis)
     spans.sort()
     widest, narrowest = spans[-1], spans[0]
     sentence = (f"On the grid ({analysis.fidelity.get('grid', '')}), across optimizer x learning rate (batch size "
@@ -107,6 +107,19 @@ def sensitivity(analysis) -> list[str]:
     if narrowest[1] != widest[1]:
         sentence += (f" and of {narrowest[1]} {narrowest[2] * 100:.1f}-{narrowest[3] * 100:.1f}% "
                      f"({narrowest[4]} cells, the narrowest)")
+    return [sentence + "."] + rank_agreement(analysis)
+
+
+def rank_agreement(analysis) -> list[str]:
+    agreement = analysis.rank_agreement
+    if not agreement:
+        return []
+    sentence = (f"How well the grid's low fidelity ({analysis.fidelity.get('grid', '')}) ranks settings: over the "
+                f"{agreement['settings']} promoted settings, Spearman's rho between grid and full-fidelity validation "
+                f"accuracy is {agreement['rho']:+.2f} (p = {agreement['p_value']:.3g})")
+    if agreement["models"]:
+        sentence += (f", and the grid's best promoted setting is also the best at full fidelity for "
+                     f"{agreement['top_agrees']} of {agreement['models']} models")
     return [sentence + "."]
 
 

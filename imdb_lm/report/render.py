@@ -173,6 +173,25 @@ def hyperparameter_blocks(analysis: Analysis, figures: dict[str, Path | None]) -
     return out
 
 
+def rank_agreement_blocks(analysis: Analysis) -> list[tuple[str, object]]:
+    """Grid vs full-fidelity validation accuracy of each promoted setting: does the grid rank usefully?"""
+    agreement = analysis.rank_agreement
+    if not agreement:
+        return []
+    pairs = agreement["pairs"].sort_values(["model", "full_val"], ascending=[True, False])
+    table = pd.DataFrame({
+        "model": pairs["model"], "optimizer": pairs["optimizer"], "lr": [f"{v:.2g}" for v in pairs["lr"]],
+        "batch size": pairs["batch_size"], "grid val %": [f"{v * 100:.1f}" for v in pairs["grid_val"]],
+        "full-fidelity val %": [f"{v * 100:.1f}" for v in pairs["full_val"]]})
+    return [("h3", "Does the low fidelity rank settings usefully?"),
+            ("note", f"Each promoted setting's validation accuracy on the grid ({analysis.fidelity.get('grid', '')}) "
+                     f"and at full fidelity ({analysis.fidelity.get('full', '')}), the same seed. Spearman's rho "
+                     f"over the {agreement['settings']} settings: {agreement['rho']:+.2f} "
+                     f"(p = {agreement['p_value']:.3g}); the grid's best is the full-fidelity best for "
+                     f"{agreement['top_agrees']} of {agreement['models']} models."),
+            ("table", table)]
+
+
 def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[str, object]]:
     runs = analysis.runs
     statuses = ", ".join(f"{n} {s}" for s, n in runs["status"].value_counts().items())
@@ -226,6 +245,7 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
     for model, table in analysis.sensitivity.items():
         if not table.empty:
             out += [("h3", f"{model}: test accuracy %"), ("table", _percent_frame(table))]
+    out += rank_agreement_blocks(analysis)
     out += [("h3", "By optimizer: the setting chosen on validation"),
             ("table", selected_table(analysis.optimizer, "optimizer", "optimizer"))]
     out += hyperparameter_blocks(analysis, figures)
