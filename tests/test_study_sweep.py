@@ -46,7 +46,7 @@ def test_promotion_takes_the_top_k_by_validation_to_full_fidelity(tiny_study):
     records, selection, proc = tiny_study
     assert all(r["status"] == "completed" for r in records), proc.stdout[-3000:]
     grid, promoted = _by(records, stage="grid"), _by(records, stage="promoted")
-    assert len(grid) == 6 and len(promoted) == 4
+    assert len(grid) == 6 + len(selection["extended"]) and len(promoted) == 4
     assert {r["splits"]["train"]["count"] for r in grid} == {64}
     assert {r["splits"]["train"]["count"] for r in promoted} == {128}  # the full fidelity given
     assert {r["data"]["train_reviews"] for r in promoted} == {128}
@@ -63,6 +63,25 @@ def test_promotion_takes_the_top_k_by_validation_to_full_fidelity(tiny_study):
         assert [p["grid_val"] for p in selection["groups"][model]["promoted"]] == [_val(r) for r in ranked[:2]]
     # the grid trained at least the stated steps: 64 reviews / batch 16 = 4 steps an epoch -> 2 epochs
     assert all(len(r["history"]) == 2 for r in grid)
+
+
+@pytest.mark.slow
+def test_the_grid_is_extended_where_a_best_rate_sits_at_its_edge(tiny_study):
+    records, selection, _ = tiny_study
+    grid = _by(records, stage="grid")
+    expected = []
+    for model in ("rnn", "gru"):
+        swept = [r for r in _by(grid, model=model) if r["config"]["lr_scale"] in (0.3, 1, 3)]
+        best = max(swept, key=_val)  # the first of equals, as the sweeper picks
+        edge = {0.3: 0.1, 3: 10.0}.get(best["config"]["lr_scale"])
+        if edge is not None:
+            expected.append((model, edge))
+            extended = [r for r in _by(grid, model=model) if r["config"]["lr_scale"] == edge]
+            assert len(extended) == 1 and extended[0]["hparams"]["optimizer"] == best["hparams"]["optimizer"]
+            assert extended[0]["hparams"]["lr"] == pytest.approx(best["hparams"]["lr"] * edge / best["config"]["lr_scale"])
+    listed = [(next(o.split("=")[1] for o in job if o.startswith("model=")),
+               float(next(o.split("=")[1] for o in job if o.startswith("lr_scale=")))) for job in selection["extended"]]
+    assert sorted(listed) == sorted(expected)
 
 
 @pytest.mark.slow
@@ -92,7 +111,7 @@ def test_the_curves_train_the_selected_setting_at_each_size_on_the_same_val_and_
         assert len({json.dumps([r["splits"]["val"], r["splits"]["test"]]) for r in runs}) == 1
         assert len({r["hparams"]["lr"] for r in runs}) == 1  # not re-tuned per size
         assert runs[-1]["run_dir"] in {run["dir"] for run in selection["groups"][model]["selected"]["runs"]}
-    assert len(records) == 6 + 4 + 2 + 4
+    assert len(records) == 6 + len(selection["extended"]) + 4 + 2 + 4
 
 
 @pytest.mark.slow

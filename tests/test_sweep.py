@@ -105,3 +105,28 @@ def test_a_mistaken_narrow_stops_the_sweep_before_any_job(tmp_path, cache_dir):
     assert "hydra.sweeper.narrow.transformer: 'batch_size' is not a key of this sweep" in proc.stderr
     assert "data.batch_size" in proc.stderr  # names the key that is swept
     assert not list(tmp_path.rglob("metrics.json")) and not list(tmp_path.rglob("*.ckpt"))
+
+
+def _done(overrides: list[str], val: float | None):
+    from hydra.core.utils import JobReturn, JobStatus
+
+    return JobReturn(overrides=overrides, status=JobStatus.COMPLETED, _return_value=val)
+
+
+def test_grid_edges_extend_where_the_best_rate_sits_at_an_edge_and_only_there():
+    from hydra_plugins.imdb_lm_sweeper.stages import edge_extensions
+
+    vals = {("gru", "0.3"): 0.60, ("gru", "1"): 0.70, ("gru", "3"): 0.80,      # best at the high edge
+            ("rnn", "0.3"): 0.75, ("rnn", "1"): 0.70, ("rnn", "3"): None,      # best at the low edge (3 failed)
+            ("lstm", "0.3"): 0.60, ("lstm", "1"): 0.90, ("lstm", "3"): 0.70}   # inside: no extension
+    grid = [_done([f"model={m}", "optimizer=adam", f"lr_scale={s}", "stage=grid"], v) for (m, s), v in vals.items()]
+    jobs = edge_extensions(grid, "model", "lr_scale", below=[0.03, 0.1], above=[10.0])  # nearest first
+    assert sorted(jobs) == sorted([["model=gru", "optimizer=adam", "lr_scale=10.0", "stage=grid"],
+                                   ["model=rnn", "optimizer=adam", "lr_scale=0.1", "stage=grid"]])
+    # the next round: gru's best is now at 10 (nothing beyond in `above`), rnn's at 0.1 -> 0.03
+    grid += [_done(jobs[0], 0.85 if "model=gru" in jobs[0] else 0.80),
+             _done(jobs[1], 0.85 if "model=gru" in jobs[1] else 0.80)]
+    assert edge_extensions(grid, "model", "lr_scale", below=[0.1, 0.03], above=[10.0]) == [
+        ["model=rnn", "optimizer=adam", "lr_scale=0.03", "stage=grid"]]
+    # a group that swept a single rate has no edge
+    assert edge_extensions([_done(["model=gru", "lr_scale=1"], 0.8)], "model", "lr_scale", [0.1], [10.0]) == []

@@ -3,6 +3,9 @@
 Stages (each job's `stage=` override labels it in metrics.json; see stages.py for the selections):
 1. grid: exactly Hydra's BasicSweeper over `params` (plain override grids), at whatever fidelity the
    experiment sets (e.g. a fixed train subset).
+1b. grid edges (if `extend.key`): where a group's best grid job has `extend.key` (e.g. lr_scale) at
+   the lowest or highest value its group ran, that job reruns at the next value of `extend.below` or
+   `extend.above`, again while the best stays at the edge (stage label `grid`: the grid, extended).
 2. promoted (if `promote.top_k` > 0): the top-k jobs of each `group_by` value (default: the `model`
    override) rerun with `promote.overrides` (the full fidelity, e.g. data.train_limit=null).
 3. seed: the best job of each group (of stage 2 if it ran, else of stage 1) reruns once per seed in
@@ -40,6 +43,7 @@ from hydra_plugins.imdb_lm_sweeper.stages import (
     STAGE,
     best_per_group,
     curve_jobs,
+    edge_extensions,
     family_choice,
     identity,
     job_identity,
@@ -96,8 +100,16 @@ class SeededGridSweeper(BasicSweeper):
     def __init__(self, max_batch_size: int | None = None, params: dict[str, str] | None = None,
                  seeds: Sequence[int] = (), group_by: str = "model",
                  narrow: Mapping[str, Mapping[str, Sequence[Any]]] | None = None,
-                 promote: Mapping[str, Any] | None = None, curves: Mapping[str, Any] | None = None) -> None:
+                 promote: Mapping[str, Any] | None = None, curves: Mapping[str, Any] | None = None,
+                 extend: Mapping[str, Any] | None = None) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params)
+        extend = dict(extend or {})
+        self.extend_key = extend.get("key")
+        self.extend_below = sorted((float(v) for v in extend.get("below") or []), reverse=True)
+        self.extend_above = sorted(float(v) for v in extend.get("above") or [])
+        if (self.extend_below or self.extend_above) and not self.extend_key:
+            raise SweepConfigError("hydra.sweeper.extend.below/above are set: name the swept axis in extend.key "
+                                   "(e.g. lr_scale)")
         self.seeds, self.group_by, self.narrow = list(seeds), group_by, dict(narrow or {})
         promote, curves = dict(promote or {}), dict(curves or {})
         self.top_k = int(promote.get("top_k") or 0)
@@ -141,7 +153,14 @@ class SeededGridSweeper(BasicSweeper):
         returns = super().sweep(arguments)
         grid = [ret for batch in returns for ret in batch]
         selection: dict[str, Any] = {"group_by": self.group_by, "top_k": self.top_k,
-                                     "full_fidelity": self.full_fidelity, "groups": {}, "curves": {}}
+                                     "full_fidelity": self.full_fidelity, "groups": {}, "curves": {},
+                                     "extended": []}
+        for _ in range(len(self.extend_below) + len(self.extend_above)):
+            extra = edge_extensions(grid, self.group_by, self.extend_key, self.extend_below, self.extend_above)
+            if not extra:
+                break
+            grid += self._launch(returns, extra, "grid (edges)")
+            selection["extended"] += [_setting(job) for job in extra]
         finalists_from = grid
         if self.top_k:
             top = top_k_per_group(grid, self.group_by, self.top_k)

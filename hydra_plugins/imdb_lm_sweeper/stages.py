@@ -85,6 +85,31 @@ def best_per_group(returns: Sequence[JobReturn], group_by: str) -> dict[str, Job
     return {group: rets[0] for group, rets in top_k_per_group(returns, group_by, 1).items()}
 
 
+def edge_extensions(grid: Sequence[JobReturn], group_by: str, key: str, below: Sequence[float],
+                    above: Sequence[float]) -> list[list[str]]:
+    """Jobs that extend the grid where a group's best job sits at an edge of the swept axis `key`.
+
+    A best rate at the lowest (highest) value a group ran may be cut off by the grid rather than be
+    the best: the same job runs at the first value of `below` (`above`) beyond that edge. Called again
+    with the new results, it extends further while the best stays at the edge, until the list runs out.
+    Groups that ran a single value of `key` have no edge.
+    """
+    jobs = []
+    for group, best in best_per_group(grid, group_by).items():
+        ran = {float(v) for ret in grid if group_of(ret, group_by) == group
+               for v in [override_value(ret.overrides or [], key)] if v is not None}
+        value = override_value(best.overrides or [], key)
+        if value is None or len(ran) < 2:
+            continue
+        value = float(value)
+        lower, higher = [v for v in below if float(v) < min(ran)], [v for v in above if float(v) > max(ran)]
+        nearest = (max(lower, key=float) if value == min(ran) and lower else
+                   min(higher, key=float) if value == max(ran) and higher else None)
+        if nearest is not None:
+            jobs.append(with_overrides(best.overrides, [f"{key}={nearest}", f"{STAGE}=grid"]))
+    return jobs
+
+
 def promotion_jobs(top: Mapping[str, Sequence[JobReturn]], full_fidelity: Sequence[str]) -> list[list[str]]:
     return [with_overrides(ret.overrides, [*full_fidelity, f"{STAGE}=promoted"])
             for _, rets in sorted(top.items()) for ret in rets]
