@@ -20,7 +20,7 @@ EXPLAIN ?= 20
 GPU_CHECK_DIR ?= .gpu_check
 GPU_CHECK_OUT ?= outputs/gpu_check
 
-.PHONY: setup train test test-slow test-all sweep study report tensorboard bench gpu-check-prepare gpu-check lint clean
+.PHONY: setup train test test-slow test-all sweep study study-speed report tensorboard bench gpu-check-prepare gpu-check lint clean
 
 # The last step removes hydra-optuna-sweeper (replaced by hydra_plugins/imdb_lm_optuna): left
 # installed by an older setup, it would register hydra/sweeper=optuna as well.
@@ -55,6 +55,14 @@ sweep: setup
 study: setup
 	$(PY) -m imdb_lm.train --multirun experiment=study $(ARGS)
 	$(PY) -m imdb_lm.study.ood
+
+# Speed of every study and ablation model against each other: one interleaved bench at the study's
+# length, batch and precision on an otherwise idle machine; the report reads its ratios from it.
+STUDY_MODELS ?= rnn,lstm,gru,bilstm,bigru,transformer,transformer_scratch,bigru_large,bigru_wordpiece,bigru_minilm_emb,bigru_minilm_emb_frozen,bow
+study-speed: setup
+	$(PY) -m imdb_lm.bench across_models=true models=$(STUDY_MODELS) max_length=128 batch_size=16 \
+		precision=32-true set=data.truncation=head_tail startup=0 tokenization_reviews=0 \
+		compiled_inference=off output=docs/study/speed.json $(ARGS)
 
 report: setup
 	$(PY) -m imdb_lm.report $(RUNS) explain=$(EXPLAIN) $(ARGS)

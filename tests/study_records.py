@@ -112,3 +112,11 @@ def write_study(root: Path) -> Path:
                   lr_scale=3.0, batch_size=16, seed=seed, val_acc=0.99, correct=correct_at(0.55, offset),
                   stage="ablation")
     return root
+
+
+def benched_figures(seconds_per_mtok: float, latency: float) -> dict:
+    return {"family": "any", "params": {"total": 2, "non_embedding": 1},
+            "config": {"max_length": 128, "batch_size": 16, "precision": "32-true", "train_slice": 256,
+                       "infer_sample": 256},
+            "train": {"tokens_per_s": 1e6 / seconds_per_mtok}, "train_seconds_per_million_tokens": seconds_per_mtok,
+            "inference": {"latency_ms_p50": latency}}

@@ -110,6 +110,31 @@ def test_bench_writes_a_complete_record(tmp_path, cache_dir):
     assert tok["cache"]["first_cache_hit"] is False and tok["cache"]["second_cache_hit"] is True
 
 
+def test_across_models_interleaves_the_models_on_one_budget(tmp_path, cache_dir):
+    out = tmp_path / "speed.json"
+    proc = run_cli("imdb_lm.bench", "across_models=true", "models=bigru,bow,transformer", *TINY_BENCH,
+                   "batch_size=16", "precision=32-true", "tokenization_reviews=0", "output=" + str(out),
+                   cwd=tmp_path, cache=cache_dir)
+    record = json.loads(out.read_text())
+    across = record["across_models"]
+    assert list(across) == ["bigru", "bow", "transformer"] and record["models"] == {}
+    assert {json.dumps(m["config"], sort_keys=True) for m in across.values()} == {json.dumps(
+        {"max_length": 64, "batch_size": 16, "precision": "32-true", "train_slice": 64, "infer_sample": 32},
+        sort_keys=True)}
+    for model, m in across.items():
+        assert m["train"]["repeats"] == 2 and m["train"]["tokens_per_s"] > 0
+        assert m["train_seconds_per_million_tokens"] == pytest.approx(1e6 / m["train"]["tokens_per_s"])
+        assert m["inference"]["samples"] == 32 and m["inference"]["latency_reviews"] == 3
+        assert m["params"]["non_embedding"] < m["params"]["total"], model
+    # interleaved: every repeat of one model sits between repeats of the others in the log
+    order = [line.split()[3] for line in proc.stdout.splitlines() if "] train " in line and " repeat " in line]
+    assert order == ["bigru", "bow", "transformer", "bow", "transformer", "bigru"]
+    assert "models against each other (32-true, max_length 64, batch 16" in proc.stdout
+    bad = run_cli("imdb_lm.bench", "across_models=true", "models=bigru", cwd=tmp_path, cache=cache_dir, check=False)
+    assert bad.returncode == 2 and "give max_length, batch_size and precision" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+
+
 def test_bench_bad_option_is_one_line_error(tmp_path, cache_dir):
     proc = run_cli("imdb_lm.bench", "--models", "nosuchmodel", "--tokenization-reviews", "0",
                    cwd=tmp_path, cache=cache_dir, check=False)

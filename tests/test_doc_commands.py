@@ -224,7 +224,8 @@ def tool_options(tool: str) -> list[Option]:
 def makefile() -> tuple[set[str], set[str], dict[str, list[str]]]:
     """(targets, variables, recipe lines per target) of the Makefile."""
     targets, variables, recipes, current = set(), set(), {}, None
-    for line in (ROOT / "Makefile").read_text().splitlines():
+    numbered = enumerate((ROOT / "Makefile").read_text().splitlines())
+    for _, line in _joined(list(numbered)):  # a recipe line continued with backslashes is one command
         if m := re.match(r"^([A-Z_]+)\s*[?:]?=", line):
             variables.add(m.group(1))
         elif m := re.match(r"^([a-z][\w-]*):", line):

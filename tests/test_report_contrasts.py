@@ -3,9 +3,12 @@ architecture and size, tested on the same split)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from imdb_lm.report import analyze, statistics, write_report
+from tests.study_records import benched_figures as _benched
 from tests.study_records import correct_at, write_run
 
 # model -> (family, test accuracy, seconds per epoch, training tokens per second, latency ms)
@@ -17,9 +20,7 @@ MODELS = {"transformer": ("transformer", 0.90, 200.0, 4000.0, 20.0),
           "bow": ("bow", 0.86, 5.0, 400000.0, 0.5)}
 
 
-@pytest.fixture(scope="module")
-def ablation(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ablation")
+def write_ablation(root):
     for seed, offset in ((1, 0), (2, 11), (3, 23)):
         for model, (family, acc, epoch, tokens, latency) in MODELS.items():
             write_run(root, f"{model}-{seed}", model=model, family=family, seed=seed, val_acc=acc, stage="ablation",
@@ -31,6 +32,12 @@ def ablation(tmp_path_factory):
     # a seed-stage study run with a better validation score: not part of the ablation contrasts
     write_run(root, "study-bigru", model="bigru", family="recurrent", seed=1, val_acc=0.99, stage="seed",
               correct=correct_at(0.5))
+    return root
+
+
+@pytest.fixture(scope="module")
+def ablation(tmp_path_factory):
+    root = write_ablation(tmp_path_factory.mktemp("ablation"))
     analysis = analyze([root], resamples=2000)
     text = write_report(analysis, tmp_path_factory.mktemp("ablation_report"))["markdown"].read_text()
     return analysis, text
@@ -81,3 +88,23 @@ def test_only_models_present_get_a_row(tmp_path):
     analysis = analyze([tmp_path], resamples=500)
     assert analysis.contrasts.empty
     assert "What makes the difference" not in write_report(analysis, tmp_path / "r")["markdown"].read_text()
+
+
+def test_speed_ratios_come_from_the_interleaved_bench_where_it_measured_both(tmp_path):
+    root = write_ablation(tmp_path / "runs")
+    # the bench disagrees with the records: bigru_large 3x the time per token of transformer_scratch
+    speed = {"created_at": "2026-01-01T00:00:00+00:00", "command": "python -m imdb_lm.bench across_models=true",
+             "env": {"device": "cpu: constructed"}, "models": {},
+             "across_models": {"transformer_scratch": _benched(100.0, 8.0), "bigru_large": _benched(300.0, 2.0)}}
+    (root / "speed.json").write_text(json.dumps(speed))
+    analysis = analyze([root], resamples=500)
+    table = analysis.contrasts.set_index(["A", "B"])
+    matched = table.loc[("transformer_scratch", "bigru_large")]
+    assert matched["speed from"] == "bench"
+    assert matched["time / token A/B"] == pytest.approx(1 / 3) and matched["latency A/B"] == pytest.approx(4.0)
+    unbenched = table.loc[("transformer", "transformer_scratch")]  # transformer was not benched: records
+    assert unbenched["speed from"] == "records" and unbenched["time / token A/B"] == pytest.approx(1.0)
+    text = write_report(analysis, tmp_path / "report")["markdown"].read_text()
+    assert ("The claim that RNNs are slower to train holds here: bigru_large takes 3.00x the time per training "
+            "token of transformer_scratch (from one interleaved bench at an equal token budget)") in text
+    assert "one interleaved bench (" in text and "the same 256 training reviews for every model" in text

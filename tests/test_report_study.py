@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from imdb_lm.report import analyze, write_report
-from tests.study_records import correct_at, write_run, write_study
+from tests.study_records import benched_figures, correct_at, write_run, write_study
 
 
 @pytest.fixture(scope="module")
@@ -167,3 +167,16 @@ def test_rank_agreement_of_grid_and_full_fidelity_on_the_promoted_settings(tmp_p
     assert "Spearman's rho over the 6 settings: +0.83" in text
     assert ("over the 6 promoted settings, Spearman's rho between grid and full-fidelity validation accuracy is "
             "+0.83") in text and "for 1 of 2 models" in text
+
+
+def test_family_speed_ratios_come_from_the_bench_where_one_measured_both(tmp_path):
+    import json
+
+    root = write_study(tmp_path / "runs")
+    (root / "speed.json").write_text(json.dumps({
+        "created_at": "2026-01-01T00:00:00+00:00", "env": {"device": "cpu: constructed"}, "models": {},
+        "across_models": {"gru": benched_figures(50.0, 2.0), "transformer": benched_figures(400.0, 15.0)}}))
+    text = write_report(analyze([root], resamples=300), tmp_path / "report")["markdown"].read_text()
+    assert "From the runs' own records, on this device" in text
+    assert ("the transformer (transformer) takes 8.00x the training time per token and 7.50x the single-review "
+            "latency of gru.") in text

@@ -82,6 +82,9 @@ OPTIONS = [
                                     "(= every side), or a subset of: " + ",".join(SIDE_GROUPS)),
     Option("compiled_inference", "on", "on | off: also time inference through torch.compile with frozen "
                                        "weights (predict compile=true); ~5-25 s to compile per model"),
+    Option("across_models", False, "measure the models against each other instead of against baselines: every "
+                                   "model's own path interleaved on the same reviews, at one max_length, "
+                                   "batch_size and precision (give all three); the study's speed.json"),
     Option("accuracy", False, "also train this project's path and the baseline from scratch on the same "
                               "slice and compare test accuracy"),
     Option("accuracy_train_limit", 4000, "training reviews of the accuracy comparison"),
@@ -119,6 +122,9 @@ def parse_args(argv: list[str] | None = None):
     if not args.accuracy_margin > 0:
         raise UserError(f"accuracy_margin={args.accuracy_margin} must be > 0 (accuracy points)")
     wanted_sides(args.baselines)  # fails early on an unknown name
+    if args.across_models and not (args.max_length and args.batch_size and args.precision):
+        raise UserError("across_models=true compares models at an equal budget: give max_length, batch_size and "
+                        "precision (the study's: max_length=128 batch_size=16 precision=32-true)")
     return args
 
 
@@ -389,7 +395,22 @@ def equivalence_record(differences: list[float], margin: float) -> dict:
             "ci90_points": None if tost.low is None else [tost.low, tost.high], "verdict": verdict}
 
 
+def print_across(across: dict) -> None:
+    first = next(iter(across.values()))["config"]
+    print(f"\n== models against each other ({first['precision']}, max_length {first['max_length']}, batch "
+          f"{first['batch_size']}, the same {first['train_slice']} training reviews) ==")
+    print(f"{'model':<26}{'non-emb params':>15}{'train tok/s':>12}{'s / 1M tok':>11}{'infer samp/s':>13}"
+          f"{'p50 ms':>8}")
+    for model, m in across.items():
+        t, i = m["train"], m["inference"]
+        print(f"{model:<26}{m['params']['non_embedding']:>15,}{t.get('tokens_per_s', float('nan')):>12.0f}"
+              f"{m['train_seconds_per_million_tokens'] or float('nan'):>11.1f}{i['samples_per_s']:>13.1f}"
+              f"{i['latency_ms_p50']:>8.1f}")
+
+
 def print_summary(record: dict) -> None:
+    if "across_models" in record:
+        print_across(record["across_models"])
     for model, result in record["models"].items():
         print(f"\n== {model} ({result['config']['precision']}, max_length {result['config']['max_length']}, "
               f"batch {result['config']['batch_size']}) ==")
@@ -457,13 +478,20 @@ def main(argv: list[str] | None = None) -> Path:
         raise UserError("--models is empty; name at least one conf/model preset, e.g. --models bigru")
     device = torch.device("cuda" if args.device != "cpu" and torch.cuda.is_available() else "cpu")
     env = env_record(device)  # at the start: the code that runs is the revision checked out now
-    results = {m: bench_model(m, args) for m in models}
+    if args.across_models:
+        from imdb_lm.bench.across import bench_across
+        results = {}
+        across = bench_across(models, args, overrides(args), measure_training, log)
+    else:
+        results = {m: bench_model(m, args) for m in models}
     record = {"created_at": started.isoformat(timespec="seconds"),
               "command": "python -m imdb_lm.bench " + " ".join(sys.argv[1:] if argv is None else argv),
               "seconds": (datetime.now(timezone.utc) - started).total_seconds(),
               "load_average_1min": {"start": load_start[0], "end": os.getloadavg()[0]},
               "cpu_count": os.cpu_count(), "options": OmegaConf.to_container(args), "models": results}
     record["env"] = env
+    if args.across_models:
+        record["across_models"] = across
     if args.tokenization_reviews:
         log("tokenization throughput and cache")
         work = build_workload(models[0], overrides(args), args.device, 1, 1, 1, None, args.seed)

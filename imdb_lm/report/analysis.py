@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from imdb_lm.report import collect, contrasts, efficiency, fidelity, interpretability, tables
+from imdb_lm.report import collect, contrasts, efficiency, fidelity, interpretability, speed, tables
 from imdb_lm.report.importance import Importance, importance
 from imdb_lm.report.statistics import PairedDifference
 
@@ -40,10 +40,12 @@ class Analysis:
     efficiency: pd.DataFrame = field(default_factory=pd.DataFrame)  # report/efficiency.py
     contrasts: pd.DataFrame = field(default_factory=pd.DataFrame)  # report/contrasts.py: what makes the difference
     rank_agreement: dict | None = None  # grid vs full-fidelity validation of the promoted settings (fidelity.py)
+    speed: dict | None = None  # one interleaved across-models bench, where a results folder has speed.json
 
 
 def analyze(dirs: list[str | Path], resamples: int = 10_000, seed: int = 0) -> Analysis:
     runs = collect.load_runs(dirs)
+    bench = speed.load(dirs)
     majority = collect.majority_share(runs)
     runs = tables.mark_failures(runs, majority)
     board = tables.leaderboard(runs)
@@ -66,7 +68,7 @@ def analyze(dirs: list[str | Path], resamples: int = 10_000, seed: int = 0) -> A
         device=devices.mode().iloc[0] if not devices.empty else "unknown device",
         sources=[str(d) for d in dirs], importance=importance(fidelity.grid(runs)),
         fidelity={"full": fidelity.describe(fidelity.full(runs)), "grid": fidelity.describe(fidelity.grid(runs))},
-        efficiency=efficiency.curve_table(runs, best), contrasts=contrasts.contrast_table(runs, resamples, seed),
-        rank_agreement=fidelity.rank_agreement(runs))
+        efficiency=efficiency.curve_table(runs, best), contrasts=contrasts.contrast_table(runs, resamples, seed, bench),
+        rank_agreement=fidelity.rank_agreement(runs), speed=bench)
     interpretability.attach(analysis, resamples, seed)
     return analysis

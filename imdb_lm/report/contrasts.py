@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from imdb_lm.report import fidelity, statistics, tables
+from imdb_lm.report import fidelity, speed, statistics, tables
 
 ALPHA = 0.05
 
@@ -61,7 +61,10 @@ def _ratio(a, b) -> float:
     return float(a) / float(b) if b and not pd.isna(a) and not pd.isna(b) else float("nan")
 
 
-def contrast_table(frame: pd.DataFrame, resamples: int = 10_000, seed: int = 0) -> pd.DataFrame:
+def contrast_table(frame: pd.DataFrame, resamples: int = 10_000, seed: int = 0,
+                   bench: dict | None = None) -> pd.DataFrame:
+    """One row per contrast; the time-per-token and latency ratios from `bench` (report/speed.py) where it
+    measured both models, else from the runs' records (the `speed from` column says which)."""
     models = selected(frame)
     rows = []
     for label, a, b in pairs(models):
@@ -74,7 +77,12 @@ def contrast_table(frame: pd.DataFrame, resamples: int = 10_000, seed: int = 0) 
                      "p": d.p_value, "interval excludes 0": d.reliable,
                      "time / epoch A/B": _ratio(models[a]["epoch_seconds"], models[b]["epoch_seconds"]),
                      "time / token A/B": _ratio(models[b]["train_tokens_per_s"], models[a]["train_tokens_per_s"]),
-                     "latency A/B": _ratio(models[a]["latency_ms_p50"], models[b]["latency_ms_p50"])})
+                     "latency A/B": _ratio(models[a]["latency_ms_p50"], models[b]["latency_ms_p50"]),
+                     "speed from": "records"})
+        benched = speed.ratios(bench, a, b)
+        if benched:
+            rows[-1].update({"time / token A/B": benched["time / token"], "latency A/B": benched["latency"],
+                             "speed from": "bench"})
     table = pd.DataFrame(rows)
     if not table.empty:
         table["p (Holm)"] = statistics.holm(table["p"])
@@ -106,9 +114,11 @@ def sentences(table: pd.DataFrame) -> list[str]:
         per_token = row["time / token A/B"]
         if not pd.isna(per_token):
             slower = per_token < 1  # B (the RNN) takes longer per training token than A (the transformer)
+            source = ("from one interleaved bench at an equal token budget" if row["speed from"] == "bench" else
+                      "from the runs' own throughput records, not an interleaved bench")
             out.append(f"The claim that RNNs are slower to train {'holds' if slower else 'does not hold'} here: "
                        f"{row['B']} takes {1 / per_token:.2f}x the time per training token of {row['A']} "
-                       f"(from the runs' own throughput records, not an interleaved bench).")
+                       f"({source}).")
     return out
 
 
@@ -128,4 +138,4 @@ def display(table: pd.DataFrame) -> pd.DataFrame:
         "reliable (Holm)": ["yes" if r else "no" for r in table["reliable"]],
         "time / epoch A/B": [f"{v:.2f}x" for v in table["time / epoch A/B"]],
         "time / token A/B": [f"{v:.2f}x" for v in table["time / token A/B"]],
-        "latency A/B": [f"{v:.2f}x" for v in table["latency A/B"]]})
+        "latency A/B": [f"{v:.2f}x" for v in table["latency A/B"]], "speed from": table["speed from"]})

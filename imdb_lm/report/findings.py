@@ -10,7 +10,7 @@ import math
 
 import pandas as pd
 
-from imdb_lm.report import contrasts
+from imdb_lm.report import contrasts, speed
 from imdb_lm.report.efficiency import gap_sentence
 
 
@@ -66,6 +66,13 @@ def comparison(analysis) -> list[str]:
         f"({trf['fit_seconds']:.0f} s vs {rnn['fit_seconds']:.0f} s); it has "
         f"{_ratio(trf['params'], rnn['params']):.1f}x the parameters ({trf['params'] / 1e6:.1f}M vs "
         f"{rnn['params'] / 1e6:.1f}M).")
+    benched = speed.ratios(analysis.speed, trf["model"], rnn["model"])
+    if benched:
+        sentences[-1] = sentences[-1].replace("On this device", "From the runs' own records, on this device")
+        sentences.append(
+            f"Measured in {speed.describe(analysis.speed)}: the transformer ({trf['model']}) takes "
+            f"{benched['time / token']:.2f}x the training time per token and {benched['latency']:.2f}x the "
+            f"single-review latency of {rnn['model']}.")
     return sentences
 
 

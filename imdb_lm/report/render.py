@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from imdb_lm.atomic import write_text
-from imdb_lm.report import contrasts, fidelity, findings, importance, parallel, plots, tables
+from imdb_lm.report import contrasts, fidelity, findings, importance, parallel, plots, speed, tables
 from imdb_lm.report.analysis import Analysis
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
@@ -234,8 +234,9 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
                          "both models' settings chosen on validation (the two-level bootstrap above); the 95% "
                          "intervals are unadjusted, and \"reliable\" needs the bootstrap p-value after Holm's "
                          f"adjustment for all {len(analysis.contrasts)} contrasts below 0.05. Ratios: median training time per "
-                         "epoch, time per training token (inverse token throughput) and median single-review "
-                         "latency, from the runs' records. Runs: the ablation stage where it exists, at "
+                         "epoch (from the runs' records), time per training token and median single-review "
+                         "latency, from " + (speed.describe(analysis.speed) if analysis.speed else "the runs' records")
+                         + " where the row says bench, else from the runs' records. Runs: the ablation stage where it exists, at "
                          f"{fidelity.describe(contrasts.pool(analysis.runs))}.")]
     out += interpretability_blocks(analysis)
     out += [("h2", "Sensitivity to optimizer and learning rate"),
