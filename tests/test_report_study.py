@@ -180,3 +180,31 @@ def test_family_speed_ratios_come_from_the_bench_where_one_measured_both(tmp_pat
     assert "From the runs' own records, on this device" in text
     assert ("the transformer (transformer) takes 8.00x the training time per token and 7.50x the single-review "
             "latency of gru.") in text
+
+
+def test_a_new_seed_gets_a_prediction_interval_and_the_command_that_trains_it(tmp_path):
+    """Three full-fidelity seeds at 70/72/74%: one more seed should land in mean +- t(0.975, 2) * sd *
+    sqrt(1 + 1/3); the command trains seed 3 (42, 1, 2 are taken) of that setting, and it composes."""
+    from imdb_lm.config.compose import compose_train
+
+    for seed, acc, stage in ((42, 0.70, "promoted"), (1, 0.72, "seed"), (2, 0.74, "seed")):
+        write_run(tmp_path, f"gru-{seed}", model="gru", family="recurrent", seed=seed, val_acc=0.8,
+                  correct=correct_at(acc), stage=stage, lr_scale=0.3)
+    analysis = analyze([tmp_path], resamples=200, seed=0)
+    row = analysis.seed_variance.iloc[0]
+    half = 4.302653 * 0.02 * (1 + 1 / 3) ** 0.5
+    assert (row["predict_low"], row["predict_high"]) == (pytest.approx(0.72 - half, abs=1e-4),
+                                                         pytest.approx(0.72 + half, abs=1e-4))
+    assert row["rerun"] == ("python -m imdb_lm.train experiment=study model=gru optimizer=adam lr_scale=0.3 "
+                            "data.batch_size=64 data.train_limit=null data.val_limit=null seed=3")
+    config = compose_train(row["rerun"].split()[3:])
+    assert (config.seed, config.lr_scale, config.data.train_limit, config.trainer.precision) == (3, 0.3, None, "32-true")
+    text = write_report(analysis, tmp_path / "report")["markdown"].read_text()
+    assert "### Rerunning a seed" in text
+    assert f"{row['rerun']}   # gru: expect {(0.72 - half) * 100:.1f} to {(0.72 + half) * 100:.1f}% test accuracy" in text
+    # a setting outside the study's stages (a plain sweep) gets the interval but no study command
+    other = tmp_path / "plain"
+    for seed, acc in ((1, 0.70), (2, 0.74)):
+        write_run(other, f"gru-{seed}", model="gru", family="recurrent", seed=seed, val_acc=0.8, correct=correct_at(acc))
+    plain = analyze([other], resamples=200, seed=0).seed_variance.iloc[0]
+    assert plain["rerun"] is None and plain["predict_high"] > 0.74

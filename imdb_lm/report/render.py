@@ -117,7 +117,26 @@ def seed_table(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"model": frame["model"], "seeds": frame["seeds"],
                          "test acc % (mean)": (frame["test_acc"] * 100).round(1),
                          "std (points)": (frame["test_acc_std"] * 100).round(2),
-                         "range (points)": (frame["test_acc_range"] * 100).round(2)})
+                         "range (points)": (frame["test_acc_range"] * 100).round(2),
+                         "95% prediction interval, one more seed (%)": [
+                             f"{lo * 100:.1f} to {hi * 100:.1f}" if pd.notna(lo) else ""
+                             for lo, hi in zip(frame["predict_low"], frame["predict_high"], strict=True)]})
+
+
+def rerun_blocks(frame: pd.DataFrame) -> list[tuple[str, object]]:
+    """How a reader reproduces one seed of a selected setting, and where its test accuracy should fall."""
+    rows = frame[frame["rerun"].notna() & frame["predict_low"].notna()] if "rerun" in frame else frame.iloc[:0]
+    if rows.empty:
+        return []
+    out = [("h3", "Rerunning a seed"),
+           ("note", "One more seed of a selected setting, trained at the study's precision (32-true) on the "
+                    "whole train split, should reach a test accuracy inside the 95% prediction interval above "
+                    "(mean ± t(n-1) · sd · sqrt(1 + 1/n) over the n published seeds; it assumes seeds vary "
+                    "normally, and with 3 seeds it is wide by design). The command of each setting, with a seed "
+                    "it has not used:")]
+    out += [("code", f"{row['rerun']}   # {row['model']}: expect {row['predict_low'] * 100:.1f} to "
+                     f"{row['predict_high'] * 100:.1f}% test accuracy") for _, row in rows.iterrows()]
+    return out
 
 
 def stability_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -268,7 +287,8 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
             ("table", stability_table(analysis.stability_family)),
             ("table", stability_table(analysis.stability_optimizer)),
             ("h3", "Seed variance of the selected settings"),
-            ("table", seed_table(analysis.seed_variance))]
+            ("table", seed_table(analysis.seed_variance)),
+            *rerun_blocks(analysis.seed_variance)]
     broken = runs[runs["status"] != "completed"]
     if not broken.empty:
         out += [("h3", "Runs that did not complete"),
@@ -299,6 +319,8 @@ def to_markdown(items: list[tuple[str, object]], out_dir: Path) -> str:
             parts.append("\n".join(f"- {s}" for s in value))
         elif kind == "table":
             parts.append(_md_table(value))
+        elif kind == "code":
+            parts.append(f"```bash\n{value}\n```")
         elif kind == "figure" and value is not None:
             parts.append(f"![{value.stem}]({_relative(value, out_dir)})")
         elif kind == "link":
@@ -329,6 +351,8 @@ def to_html(items: list[tuple[str, object]], out_dir: Path) -> str:
             body.append(f'<p class="note">{html.escape(value)}</p>')
         elif kind == "list":
             body.append("<ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in value) + "</ul>")
+        elif kind == "code":
+            body.append(f"<pre><code>{html.escape(value)}</code></pre>")
         elif kind == "table":
             body.append(value.to_html(index=False, na_rep="-", border=0) if not value.empty else "<p>(no rows)</p>")
         elif kind == "figure" and value is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from imdb_lm.report import fidelity, outcomes, statistics
 from imdb_lm.report.collect import SETTING
@@ -141,13 +142,48 @@ def stability(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 
 
 def seed_variance(frame: pd.DataFrame, board: pd.DataFrame) -> pd.DataFrame:
-    """Test accuracy spread over seeds of each leaderboard setting."""
+    """Test accuracy spread over seeds of each leaderboard setting, the 95% prediction interval for one
+    more seed of it, and (for the study's settings) the command that trains that seed."""
     cols = ["model", "seeds", "test_acc", "test_acc_std"]
     if board.empty:
-        return pd.DataFrame(columns=[*cols, "test_acc_range"])
+        return pd.DataFrame(columns=[*cols, "test_acc_range", "predict_low", "predict_high", "rerun"])
     table = board[cols].copy()
-    table["test_acc_range"] = [_range(frame, row) for _, row in board.iterrows()]
+    done = finished(frame)
+    values = [done.loc[_same_setting(done, row)] for _, row in board.iterrows()]
+    table["test_acc_range"] = [float(v["test_acc"].max() - v["test_acc"].min()) if len(v) > 1 else float("nan")
+                               for v in values]
+    intervals = [prediction_interval(v["test_acc"].to_numpy()) for v in values]
+    table["predict_low"] = [low for low, _ in intervals]
+    table["predict_high"] = [high for _, high in intervals]
+    table["rerun"] = [rerun_command(row, v) for (_, row), v in zip(board.iterrows(), values, strict=True)]
     return table
+
+
+def prediction_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Where one more seed's value falls with probability `level`, if seeds vary normally around their
+    mean: mean +- t(n-1) * sd * sqrt(1 + 1/n). Wider than the mean's confidence interval by design: it
+    covers one new draw, not the mean. NaN with fewer than 2 seeds."""
+    n = len(values)
+    if n < 2:
+        return float("nan"), float("nan")
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * np.std(values, ddof=1) * np.sqrt(1 + 1 / n))
+    mean = float(np.mean(values))
+    return mean - half, mean + half
+
+
+STUDY_STAGES = ("promoted", "seed")
+
+
+def rerun_command(row: pd.Series, runs: pd.DataFrame) -> str | None:
+    """The command that trains one more seed of a study setting at full fidelity (the smallest seed it
+    has not used), or None for runs that are not the study's full-fidelity stages."""
+    if runs.empty or not runs["stage"].isin(STUDY_STAGES).all():
+        return None
+    used = set(runs["seed"].dropna().astype(int))
+    seed = next(s for s in range(1, len(used) + 2) if s not in used)
+    return (f"python -m imdb_lm.train experiment=study model={row['model']} optimizer={row['optimizer']} "
+            f"lr_scale={row['lr_scale']:g} data.batch_size={int(row['batch_size'])} data.train_limit=null "
+            f"data.val_limit=null seed={seed}")
 
 
 def _same_setting(runs: pd.DataFrame, row: pd.Series) -> np.ndarray:
@@ -156,12 +192,6 @@ def _same_setting(runs: pd.DataFrame, row: pd.Series) -> np.ndarray:
     for key in SETTING:
         mask &= ((runs[key] == row[key]) | (runs[key].isna() & pd.isna(row[key]))).to_numpy()
     return mask
-
-
-def _range(frame: pd.DataFrame, row: pd.Series) -> float:
-    done = finished(frame)
-    values = done.loc[_same_setting(done, row), "test_acc"]
-    return float(values.max() - values.min()) if len(values) > 1 else float("nan")
 
 
 def seed_comparison(frame: pd.DataFrame, runs_a: list[str], runs_b: list[str], resamples: int = 10_000,
