@@ -208,3 +208,15 @@ def test_a_new_seed_gets_a_prediction_interval_and_the_command_that_trains_it(tm
         write_run(other, f"gru-{seed}", model="gru", family="recurrent", seed=seed, val_acc=0.8, correct=correct_at(acc))
     plain = analyze([other], resamples=200, seed=0).seed_variance.iloc[0]
     assert plain["rerun"] is None and plain["predict_high"] > 0.74
+
+
+def test_a_study_still_in_its_grid_does_not_call_the_grid_full_fidelity(tmp_path):
+    for optimizer, acc in (("adam", 0.70), ("sgd", 0.60)):
+        write_run(tmp_path, f"grid-gru-{optimizer}", model="gru", family="recurrent", optimizer=optimizer,
+                  val_acc=acc, correct=correct_at(acc), stage="grid", train_reviews=1000)
+    analysis = analyze([tmp_path], resamples=200, seed=0)
+    assert analysis.fidelity["full"] == ("1,000 train reviews, 5 epochs (the grid's: no setting has been "
+                                         "promoted to full fidelity yet)")
+    write_run(tmp_path, "seed-gru-adam", model="gru", family="recurrent", val_acc=0.8, correct=correct_at(0.8),
+              stage="promoted")
+    assert analyze([tmp_path], resamples=200, seed=0).fidelity["full"] == "20,000 train reviews, 5 epochs"

@@ -67,7 +67,7 @@ def analyze(dirs: list[str | Path], resamples: int = 10_000, seed: int = 0) -> A
         histories=collect.histories(list(board["best_run"])) if not board.empty else {},
         device=devices.mode().iloc[0] if not devices.empty else "unknown device",
         sources=[str(d) for d in dirs], importance=importance(fidelity.grid(runs)),
-        fidelity={"full": fidelity.describe(fidelity.full(runs)), "grid": fidelity.describe(fidelity.grid(runs))},
+        fidelity={"full": fidelity.describe_full(runs), "grid": fidelity.describe(fidelity.grid(runs))},
         efficiency=efficiency.curve_table(runs, best), contrasts=contrasts.contrast_table(runs, resamples, seed, bench),
         rank_agreement=fidelity.rank_agreement(runs), speed=bench)
     interpretability.attach(analysis, resamples, seed)

@@ -57,6 +57,16 @@ def full(frame: pd.DataFrame) -> pd.DataFrame:
     return _per_model(pool, lambda sizes: sizes.max())
 
 
+def describe_full(frame: pd.DataFrame) -> str:
+    """The full-fidelity pool in words; a study still in its grid stage says that this pool is the
+    grid's, so no table reads as full fidelity before any setting was promoted."""
+    text = describe(full(frame))
+    pool = candidates(frame)
+    if _staged(pool) and (pool["stage"] == GRID).any() and not pool["stage"].isin([PROMOTED, SEED]).any():
+        text += " (the grid's: no setting has been promoted to full fidelity yet)"
+    return text
+
+
 def grid(frame: pd.DataFrame) -> pd.DataFrame:
     """The sensitivity grid: `stage: grid` (and runs at its fidelity); without stages, each model's
     most common training-set size."""
