@@ -10,6 +10,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ARGS ?=
 PYTEST_ARGS ?=
+# One worker per core, each test file on one worker (its module fixtures are made once); the tests'
+# own processes then share the cores (tests/helpers.py). PYTEST_PARALLEL= runs in one process.
+PYTEST_PARALLEL ?= -n auto --dist loadfile
 SWEEP ?= compare_quick
 # The newest sweep folder (by modification time), or RUNS="dir1 dir2".
 RUNS ?= $(shell ls -td outputs/multirun/*/ 2>/dev/null | head -1)
@@ -38,14 +41,14 @@ train: setup
 	$(PY) -m imdb_lm.train $(ARGS)
 
 test: setup
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 # The long end-to-end tests (determinism, mid-epoch resume, sweeps, launchers); CI runs them too.
 test-slow: setup
-	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+	$(PY) -m pytest -m slow $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 test-all: setup
-	$(PY) -m pytest -m "slow or not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "slow or not slow" $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 sweep: setup
 	$(PY) -m imdb_lm.train --multirun experiment=$(SWEEP) $(ARGS)

@@ -15,9 +15,19 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = ["debug=smoke", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 
 
+def worker_threads() -> int | None:
+    """CPU threads per test worker when pytest-xdist runs several (None: a single process, torch's
+    default). Workers that each start torch with every core's threads oversubscribe the machine, and
+    OpenMP threads spinning on a busy core slow every process several-fold."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None
+
+
 def cli_env(cache: Path, **extra: str) -> dict[str, str]:
+    threads = worker_threads()
+    limits = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)} if threads else {}
     return {**os.environ, "IMDB_LM_CACHE": str(cache), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-            "PYTHONPATH": str(ROOT), "TOKENIZERS_PARALLELISM": "false", "HYDRA_FULL_ERROR": "0", **extra}
+            "PYTHONPATH": str(ROOT), "TOKENIZERS_PARALLELISM": "false", "HYDRA_FULL_ERROR": "0", **limits, **extra}
 
 
 def run_cli(module: str, *args: str, cwd: Path, cache: Path, timeout: int = 900, check: bool = True,

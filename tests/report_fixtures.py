@@ -24,7 +24,8 @@ JOBS = 8
 
 
 def tiny_sweep_dir(base: Path, cache: Path) -> Path:
-    """Run the tiny sweep under `base` once (later calls, from any test module, reuse it)."""
+    """Run the tiny sweep under `base` once (later calls, from any test module and any test worker,
+    reuse it: the callers pass the folder the workers share, the cache's)."""
     cwd = base / "tiny_sweep"
     sweep = cwd / "outputs" / "multirun" / "tiny"
     with FileLock(str(base / "tiny_sweep.lock")):

@@ -11,8 +11,8 @@ from tests.helpers import ROOT
 from tests.report_fixtures import JOBS, tiny_sweep_dir
 
 
-def test_compare_notebook_executes(tmp_path_factory, cache_dir, monkeypatch):
-    sweep = tiny_sweep_dir(tmp_path_factory.getbasetemp(), cache_dir)
+def test_compare_notebook_executes(cache_dir, monkeypatch):
+    sweep = tiny_sweep_dir(cache_dir.parent, cache_dir)
     monkeypatch.setenv("IMDB_LM_SWEEPS", str(sweep))
     monkeypatch.setenv("PYTHONPATH", str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     notebook = nbformat.read(ROOT / "notebooks" / "compare.ipynb", as_version=4)

@@ -76,9 +76,11 @@ def test_predict_text_on_transformer(cache_dir, tmp_path):
     assert "transformer on cpu" in proc.stderr
 
 
-def test_predict_compiled_gives_the_eager_probabilities(cache_dir, tmp_path):
-    """compile=true (torch.compile with frozen weights) is a speed option only: the same predictions."""
-    run = trained_run(cache_dir, "transformer")
+def test_predict_compiled_gives_the_eager_probabilities(rnn_run, cache_dir, tmp_path):
+    """compile=true (torch.compile with frozen weights) is a speed option only: the same predictions.
+    The option's path is the same for every family; the transformer's compiled logits are checked in
+    tests/test_fast_paths.py (compiling MiniLM here costs over a minute on an AVX2 CPU)."""
+    run = rnn_run
     reviews = ["A superb film.", "Dull and far too long.", "I laughed, I cried, and then I wanted my money "
                "back because the last hour undoes everything the first built so carefully.", "Fine.",
                "Not bad at all, with a cast that clearly enjoyed themselves and a script that keeps moving."]

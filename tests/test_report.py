@@ -15,8 +15,8 @@ from tests.report_fixtures import JOBS, tiny_sweep_dir
 
 
 @pytest.fixture(scope="module")
-def sweep(tmp_path_factory, cache_dir):
-    return tiny_sweep_dir(tmp_path_factory.getbasetemp(), cache_dir)
+def sweep(cache_dir):
+    return tiny_sweep_dir(cache_dir.parent, cache_dir)
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ TINY_JOB = ["model=gru", "data.train_limit=48", "data.val_limit=32", "data.test_
             "trainer.enable_model_summary=false", "callbacks.metrics_timing.latency_samples=3"]
 
 
-def test_rerunning_a_sweep_reuses_every_finished_job(tmp_path_factory, cache_dir):
-    sweep = tiny_sweep_dir(tmp_path_factory.getbasetemp(), cache_dir)
+def test_rerunning_a_sweep_reuses_every_finished_job(cache_dir):
+    sweep = tiny_sweep_dir(cache_dir.parent, cache_dir)
     cwd = sweep.parents[2]
     def job(record):
         hparams = record["hparams"]
@@ -39,11 +39,11 @@ def test_rerunning_a_sweep_reuses_every_finished_job(tmp_path_factory, cache_dir
     assert time.perf_counter() - start < 300
 
 
-def test_a_changed_setting_is_not_reused(tmp_path_factory, cache_dir):
+def test_a_changed_setting_is_not_reused(cache_dir):
     from imdb_lm.config.compose import compose_train
     from imdb_lm.runs.key import config_key
 
-    sweep = tiny_sweep_dir(tmp_path_factory.getbasetemp(), cache_dir)
+    sweep = tiny_sweep_dir(cache_dir.parent, cache_dir)
     records = {p.parent: read_metrics(p.parent) for p in sweep.rglob("metrics.json")}
     assert len({r["config_key"] for r in records.values()}) == JOBS  # every job of the sweep has its own key
     run_dir, record = next(iter(records.items()))

@@ -71,6 +71,7 @@ def test_second_run_hits_the_tokenization_cache(tmp_path, cache_dir):
     run_cli("imdb_lm.train", *TINY, "data.max_length=48", "seed=7", cwd=tmp_path, cache=cache_dir)
     first, second = (load_metrics(r) for r in run_dirs(tmp_path))
     assert [first["timing"]["tokenization_cache_hit"], second["timing"]["tokenization_cache_hit"]] == [False, True]
+    assert first["splits"]["train"] == second["splits"]["train"]
 
 
 def test_public_checkpoint_offline_fails_fast_with_one_line(tmp_path, cache_dir):
