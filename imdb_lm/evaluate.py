@@ -60,7 +60,7 @@ def evaluate(cfg) -> dict:
     from imdb_lm.evaluation.inference import encode, loader, run_split, source_reviews
     from imdb_lm.memory import keep_freed_memory
     from imdb_lm.runs.checkpoint import load_run
-    from imdb_lm.runs.records import write_artifact
+    from imdb_lm.runs.records import write_artifact, write_predictions
 
     keep_freed_memory()  # as training does: batches reuse memory instead of faulting in fresh pages
     run = load_run(cfg.ckpt, cfg.device)
@@ -96,6 +96,8 @@ def evaluate(cfg) -> dict:
     analysis = write_analysis(run.run_dir, reviews.texts, reviews.labels, probs, reviews.hashes,
                               prefix=f"{EVALUATIONS_DIR}/{name}.", title=f"{name} ({len(reviews)} reviews)")
     record["calibration_ece"] = analysis["calibration"]["ece"]
+    # per review, so that two runs evaluated on the same rows are compared review by review (the report)
+    record["predictions"] = write_predictions(run.run_dir, reviews.hashes, reviews.labels, probs, name).name
     path = write_artifact(run.run_dir, f"{EVALUATIONS_DIR}/{name}.json", record)
     where = f"{data_args['source']} (all {len(reviews)} rows)" if other else f"{split} split ({len(reviews)} reviews, fingerprint ok)"
     print(f"{run.cfg.model.get('name', run.family)} on {where}: accuracy {metrics['acc']:.4f}  F1 {metrics['f1']:.4f}  "

@@ -24,11 +24,16 @@ RECIPE_LR = {"recurrent": {"adam": 2e-3, "sgd": 0.1}, "transformer": {"adamw": 5
              "bow": {"adam": 1e-2}}
 
 
-def correct_at(accuracy: float, offset: int = 0) -> np.ndarray:
+N_OOD = 100  # out-of-domain rows every run with an ood_acc is evaluated on
+OOD_HASHES = [f"rt{i:03d}" for i in range(N_OOD)]
+OOD_LABELS = np.arange(N_OOD) % 2 == 1
+
+
+def correct_at(accuracy: float, offset: int = 0, n: int = N_TEST) -> np.ndarray:
     """A correctness pattern with the given accuracy: reviews offset.. are right, cyclically."""
-    right = round(accuracy * N_TEST)
-    out = np.zeros(N_TEST, bool)
-    out[(np.arange(right) + offset) % N_TEST] = True
+    right = round(accuracy * n)
+    out = np.zeros(n, bool)
+    out[(np.arange(right) + offset) % n] = True
     return out
 
 
@@ -65,11 +70,14 @@ def write_run(root: Path, name: str, *, model: str, family: str, optimizer: str 
         record["stage"] = stage
         record["train_reviews"] = train_reviews
     write_metrics(run_dir, record)
-    if ood_acc is not None:
+    if ood_acc is not None:  # as imdb_lm.evaluate writes it: the record and its per-review predictions
+        ood_correct = correct_at(ood_acc, seed % N_OOD, N_OOD)
         evaluation = {"schema_version": 2, "ckpt": str(run_dir / "checkpoints" / "best.ckpt"),
                       "source": {"source": "rotten_tomatoes"}, "split": "all", "out_of_domain": True,
-                      "fingerprint": {"count": 8530, "digest": "rt"}, "metrics": {"test": {"acc": ood_acc}}}
-        (run_dir / "evaluations").mkdir()
+                      "fingerprint": fingerprint(OOD_HASHES).as_dict(),
+                      "metrics": {"test": {"acc": float(ood_correct.mean())}}}
+        probs = np.where(ood_correct == OOD_LABELS, 0.9, 0.1)
+        write_predictions(run_dir, OOD_HASHES, OOD_LABELS.astype(int).tolist(), probs.tolist(), "rotten_tomatoes")
         (run_dir / "evaluations" / "rotten_tomatoes.json").write_text(json.dumps(evaluation))
     return run_dir
 

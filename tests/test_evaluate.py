@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 
+from imdb_lm.runs.records import read_predictions
 from tests.helpers import load_metrics, run_cli
 from tests.trained_runs import trained_run
 
@@ -49,6 +50,12 @@ def test_evaluate_out_of_domain_sources(rnn_run, tmp_path, cache_dir):
     assert "all 20 rows" in proc.stdout
     record = json.loads((rnn_run / "evaluations" / "ood.json").read_text())
     assert record["out_of_domain"] and record["split"] == "all" and record["fingerprint"]["count"] == 20
+    # per review, as training writes the test split's: the report pairs two runs on these rows with them
+    assert record["predictions"] == "ood.predictions.csv"
+    predictions = read_predictions(rnn_run, "ood")
+    assert len(predictions) == 2  # the ten copies of each row share one review hash
+    correct = [(prob > 0.5) == bool(label) for label, prob in predictions.values()]
+    assert record["metrics"]["test"]["acc"] == pytest.approx(sum(correct) / len(correct))
 
 
 @pytest.mark.slow

@@ -46,11 +46,17 @@ def test_compact_records_hold_no_paths_and_outcomes_as_bits(published):
         assert str(base) not in text and not ABSOLUTE_PATH.search(text), path
         record = json.loads(text)
         assert "run_dir" not in record and "paths" not in record["config"]
-        original = outcomes.run_test_outcomes(runs / record["config_key"].removeprefix("key-"))
+        original = outcomes.run_outcomes(runs / record["config_key"].removeprefix("key-"))
         stored = outcomes.decode(record["outcomes"]["test"])
         assert stored.digest == original.digest and stored.count == 200
         assert np.array_equal(stored.correct, original.correct) and np.array_equal(stored.labels, original.labels)
-    assert not list(out.rglob("predictions.csv"))
+        ood = outcomes.run_outcomes(runs / record["config_key"].removeprefix("key-"), evaluation="rotten_tomatoes")
+        if ood is None:
+            assert "rotten_tomatoes" not in record["outcomes"]
+        else:  # out-of-domain outcomes travel with the record too
+            stored = outcomes.decode(record["outcomes"]["rotten_tomatoes"])
+            assert stored.count == 100 and np.array_equal(stored.correct, ood.correct)
+    assert not list(out.rglob("*predictions.csv"))
 
 
 def test_results_csv_has_one_row_per_run_with_the_study_columns(published):
@@ -119,7 +125,7 @@ def test_skip_completed_finds_and_reuses_a_compact_record(tmp_path):
     found = jobs.find_finished(cfg)
     assert found is not None and found["run_dir"].startswith(str(tmp_path / "docs" / "study" / "runs"))
     assert jobs.reuse(found, cfg) == 0.8
-    reused = outcomes.run_test_outcomes(tmp_path / "new")  # the bits travel with the reused record
+    reused = outcomes.run_outcomes(tmp_path / "new")  # the bits travel with the reused record
     assert reused.count == 200 and reused.correct.sum() == 150
 
 
@@ -139,7 +145,7 @@ def test_size_per_record_on_a_full_test_split(tmp_path):
     run_publish(tmp_path / "runs", out=tmp_path / "study")
     size = sum(p.stat().st_size for p in (tmp_path / "study" / "runs").rglob("*") if p.is_file())
     assert size < 8_000_000 / 250 / 3  # 10.7 kB: a third of the budget per run
-    assert outcomes.run_test_outcomes(next((tmp_path / "study" / "runs").iterdir())).count == 2500
+    assert outcomes.run_outcomes(next((tmp_path / "study" / "runs").iterdir())).count == 2500
 
 
 def test_bad_input_is_one_line_and_writes_nothing(published, tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from imdb_lm.report import analyze, write_report
+from imdb_lm.report.findings import all_findings
 from tests.study_records import benched_figures, correct_at, write_run, write_study
 
 
@@ -91,9 +92,33 @@ def test_out_of_domain_column_and_sentence(study):
     _, text, _ = study
     assert "ood acc %" in text
     assert _row(text, "| gru | recurrent | adam |")[12] == "65.0 ± 0.0 (3)"
-    assert ("On 8530 out-of-domain reviews (rotten_tomatoes), the selected transformer (transformer) scores 80.0% "
+    assert ("On 100 out-of-domain reviews (rotten_tomatoes), the selected transformer (transformer) scores 80.0% "
             "over 3 seeds, 5.0 points below its IMDB test accuracy; the selected RNN (gru) scores 65.0% over 3 "
             "seeds, 10.0 points below") in text
+
+
+def test_out_of_domain_is_paired_per_review_across_families(study):
+    """Every seed of each selected setting on the same out-of-domain rows, as the test verdict pairs them."""
+    analysis, text, _ = study
+    diff = analysis.ood_comparison["difference"]
+    assert (diff.seeds_a, diff.seeds_b, diff.n) == (3, 3, 100)
+    assert diff.diff == pytest.approx(0.80 - 0.65) and 0 < diff.low < 0.15 < diff.high
+    assert ("Paired on the same 100 out-of-domain reviews (3 seeds of the transformer, 3 seeds of the RNN), "
+            "transformer minus RNN is +15.0 points") in text
+    assert "the transformer is reliably more accurate out of domain." in text
+
+
+def test_out_of_domain_results_on_different_rows_are_not_paired(tmp_path):
+    for seed in (1, 2):
+        write_run(tmp_path, f"trf-{seed}", model="transformer", family="transformer", optimizer="adamw",
+                  batch_size=16, seed=seed, val_acc=0.8, correct=correct_at(0.85), ood_acc=0.8)
+        write_run(tmp_path, f"gru-{seed}", model="gru", family="recurrent", seed=seed, val_acc=0.7,
+                  correct=correct_at(0.75), ood_acc=0.7)
+    for predictions in tmp_path.glob("gru-*/evaluations/rotten_tomatoes.predictions.csv"):
+        predictions.write_text(predictions.read_text().replace("rt0", "xx0"))  # other rows than the transformer's
+    analysis = analyze([tmp_path], resamples=500, seed=0)
+    assert analysis.comparison is not None and analysis.ood_comparison is None
+    assert any("not paired per review" in s for s in all_findings(analysis)["Out of domain"])
 
 
 def test_data_efficiency_table_figure_and_sentence(study):

@@ -41,6 +41,8 @@ class Analysis:
     contrasts: pd.DataFrame = field(default_factory=pd.DataFrame)  # report/contrasts.py: what makes the difference
     rank_agreement: dict | None = None  # grid vs full-fidelity validation of the promoted settings (fidelity.py)
     speed: dict | None = None  # one interleaved across-models bench, where a results folder has speed.json
+    # the same pairing as `comparison`, on the out-of-domain reviews both selected settings were evaluated on
+    ood_comparison: dict | None = None
 
 
 def analyze(dirs: list[str | Path], resamples: int = 10_000, seed: int = 0) -> Analysis:
@@ -50,14 +52,18 @@ def analyze(dirs: list[str | Path], resamples: int = 10_000, seed: int = 0) -> A
     runs = tables.mark_failures(runs, majority)
     board = tables.leaderboard(runs)
     best = tables.best_per_family(board) if not board.empty else {}
-    comparison = None
+    comparison = ood_comparison = None
     if "recurrent" in best and "transformer" in best:
-        comparison = tables.seed_comparison(runs, best["transformer"]["run_dirs"], best["recurrent"]["run_dirs"],
-                                            resamples, seed)
+        selected = best["transformer"]["run_dirs"], best["recurrent"]["run_dirs"]
+        comparison = tables.seed_comparison(runs, *selected, resamples, seed)
+        source = runs.loc[runs["run_dir"].isin([*selected[0], *selected[1]]), "ood_source"].dropna()
+        if not source.empty:
+            ood_comparison = tables.seed_comparison(runs, *selected, resamples, seed, evaluation=source.mode().iloc[0])
     models = sorted(tables.finished(runs)["model"].unique())
     devices = runs["device"].dropna()
     analysis = Analysis(
         runs=runs, majority=majority, leaderboard=board, best_family=best, comparison=comparison,
+        ood_comparison=ood_comparison,
         sensitivity={m: tables.sensitivity(runs, m) for m in models},
         batch_size=tables.batch_size_effect(runs), optimizer=tables.optimizer_effect(runs),
         stability_family=tables.stability(runs, ["family"]),

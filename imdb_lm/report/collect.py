@@ -157,7 +157,7 @@ def runs_frame(records: list[dict]) -> pd.DataFrame:
 def majority_share(frame: pd.DataFrame) -> float | None:
     """Share of the most frequent label in the test split (all compared runs share that split)."""
     for run_dir in frame.loc[frame["has_predictions"], "run_dir"]:
-        found = outcomes.run_test_outcomes(run_dir)
+        found = outcomes.run_outcomes(run_dir)
         if found is not None and found.count:
             positive = float(found.labels.mean())
             return max(positive, 1 - positive)

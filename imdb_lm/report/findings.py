@@ -214,7 +214,19 @@ def out_of_domain(analysis) -> list[str]:
              f"{_seeds(int(row['ood_seeds']))}, {abs(row['test_acc'] - row['ood_acc']) * 100:.1f} points "
              f"{'below' if row['ood_acc'] <= row['test_acc'] else 'above'} its IMDB test accuracy"
              for label, row in rows]
-    return [f"On {where}, {'; '.join(parts)} (mean over seeds, not paired per review)."]
+    comp = analysis.ood_comparison
+    if comp is None:
+        return [f"On {where}, {'; '.join(parts)} (mean over seeds, not paired per review)."]
+    diff = comp["difference"]
+    points, excludes_zero = diff.diff * 100, diff.low > 0 or diff.high < 0
+    better = "the transformer" if points >= 0 else "the RNN"
+    judged = (f"{better} is reliably more accurate out of domain" if excludes_zero else
+              "the families are not distinguishable out of domain")
+    return [f"On {where}, {'; '.join(parts)} (mean over seeds).",
+            f"Paired on the same {diff.n} out-of-domain reviews ({_seeds(diff.seeds_a)} of the transformer, "
+            f"{_seeds(diff.seeds_b)} of the RNN), transformer minus RNN is {points:+.1f} points ({diff.confidence:.0%} "
+            f"two-level bootstrap interval {diff.low * 100:+.1f} to {diff.high * 100:+.1f}; "
+            f"{_mcnemar_summary(comp['mcnemar'])}): {judged}."]
 
 
 def data_efficiency(analysis) -> list[str]:

@@ -2,9 +2,10 @@
 
 A run folder holds them as `predictions.csv` (review hash, label, probability); a compact published
 record (report/publish.py) holds them inside its metrics.json as bit strings in the sorted order of
-the review hashes, with the fingerprint of that set of hashes instead of the hashes themselves. Two
-runs scored on the same set (equal fingerprint) are then paired position by position, so a published
-record needs a few hundred bytes per thousand reviews instead of the hashes.
+the review hashes, with the fingerprint of that set of hashes instead of the hashes themselves. An
+`imdb_lm.evaluate` result (e.g. out of domain) has its own: `evaluations/<name>.predictions.csv`,
+published under its name. Two runs scored on the same set (equal fingerprint) are then paired
+position by position, so a published record needs a few hundred bytes per thousand reviews.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from imdb_lm.data.splits import fingerprint
-from imdb_lm.runs.records import PREDICTIONS_FILE, read_metrics, read_predictions
+from imdb_lm.runs.records import PREDICTIONS_FILE, predictions_file, read_metrics, read_predictions
 
 OUTCOMES_KEY = "outcomes"  # the compact record's field: {split name: encoded Outcomes}
 # Same rule as torchmetrics' BinaryAccuracy and statistics.paired_outcomes: positive above the threshold.
@@ -59,13 +60,15 @@ def decode(stored: dict) -> Outcomes:
     return Outcomes(stored["digest"], decode_bits(stored["labels"], count), decode_bits(stored["correct"], count))
 
 
-def run_test_outcomes(run_dir: str | Path, record: dict | None = None) -> Outcomes | None:
-    """The run's test outcomes from predictions.csv, else from its compact record; None without either."""
+def run_outcomes(run_dir: str | Path, record: dict | None = None, evaluation: str | None = None) -> Outcomes | None:
+    """The run's per-review outcomes on its test split, or on the reviews of its `imdb_lm.evaluate`
+    result named `evaluation` (e.g. rotten_tomatoes): from the predictions file in the run folder,
+    else from its compact record; None without either."""
     run_dir = Path(run_dir)
-    if (run_dir / PREDICTIONS_FILE).is_file():
-        return from_predictions(read_predictions(run_dir))
+    if (run_dir / predictions_file(evaluation)).is_file():
+        return from_predictions(read_predictions(run_dir, evaluation))
     record = record if record is not None else read_metrics(run_dir)
-    stored = (record.get(OUTCOMES_KEY) or {}).get("test")
+    stored = (record.get(OUTCOMES_KEY) or {}).get(evaluation or "test")
     return decode(stored) if stored else None
 
 

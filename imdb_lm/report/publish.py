@@ -61,9 +61,13 @@ def compact(record: dict) -> dict:
     if evaluations:
         out["evaluations"] = evaluations
     out = strip_paths(out)
-    found = outcomes.run_test_outcomes(record["run_dir"], record)
-    if found is not None:  # added after stripping: nothing in the bits is a path
-        out[outcomes.OUTCOMES_KEY] = {**(record.get(outcomes.OUTCOMES_KEY) or {}), "test": outcomes.encode(found)}
+    stored = dict(record.get(outcomes.OUTCOMES_KEY) or {})
+    for name in [None, *(n for n, e in evaluations.items() if e.get("out_of_domain"))]:
+        found = outcomes.run_outcomes(record["run_dir"], record, name)
+        if found is not None:  # added after stripping: nothing in the bits is a path
+            stored[name or "test"] = outcomes.encode(found)
+    if stored:
+        out[outcomes.OUTCOMES_KEY] = stored
     return out
 
 

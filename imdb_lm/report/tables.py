@@ -195,18 +195,24 @@ def _same_setting(runs: pd.DataFrame, row: pd.Series) -> np.ndarray:
 
 
 def seed_comparison(frame: pd.DataFrame, runs_a: list[str], runs_b: list[str], resamples: int = 10_000,
-                    seed: int = 0) -> dict | None:
-    """Every seed of setting A against every seed of setting B on the same test reviews: the two-level
-    bootstrap of the accuracy difference, and McNemar per pair of seeds (equal seed numbers where
-    both have them, else in seed order). None when a run lacks per-review outcomes."""
+                    seed: int = 0, evaluation: str | None = None) -> dict | None:
+    """Every seed of setting A against every seed of setting B on the same reviews (the test split, or
+    those of the evaluation named `evaluation`): the two-level bootstrap of the accuracy difference,
+    and McNemar per pair of seeds (equal seed numbers where both have them, else in seed order). None
+    when no run of A or none of B has per-review outcomes, or they were scored on different reviews."""
     seeds = dict(zip(frame["run_dir"], frame["seed"], strict=True))
-    found_a = [(seeds.get(d), outcomes.run_test_outcomes(d)) for d in runs_a]
-    found_b = [(seeds.get(d), outcomes.run_test_outcomes(d)) for d in runs_b]
+    found_a = [(seeds.get(d), outcomes.run_outcomes(d, evaluation=evaluation)) for d in runs_a]
+    found_b = [(seeds.get(d), outcomes.run_outcomes(d, evaluation=evaluation)) for d in runs_b]
     found_a = sorted(((s, o) for s, o in found_a if o is not None), key=lambda so: so[0])
     found_b = sorted(((s, o) for s, o in found_b if o is not None), key=lambda so: so[0])
     if not found_a or not found_b:
         return None
-    matrix = outcomes.stack([o for _, o in found_a + found_b])
+    try:
+        matrix = outcomes.stack([o for _, o in found_a + found_b])
+    except ValueError:  # not the same reviews: nothing to pair
+        if evaluation is None:
+            raise
+        return None
     matrix_a, matrix_b = matrix[:len(found_a)], matrix[len(found_a):]
     difference = statistics.seed_bootstrap(matrix_a, matrix_b, resamples, seed=seed)
     shared = sorted(set(dict(found_a)) & set(dict(found_b)))

@@ -32,6 +32,8 @@ ANALYSIS_FILE = "analysis.json"        # error analysis of the test predictions 
 EXPLAIN_FILE = "explain.json"          # faithfulness of the run's explanations (+ explain.html)
 EXPLAIN_PAGE = "explain.html"
 EVALUATIONS_DIR = "evaluations"        # `imdb_lm.evaluate` results, one JSON per split or source
+# beside each `<name>.json` there: its per-review predictions, as predictions.csv holds the test split's
+EVALUATION_PREDICTIONS_SUFFIX = ".predictions.csv"
 LOCK_FILE = ".run.lock"
 # Written by the run itself before training starts; a folder without them holds no result.
 STARTED_MARKERS = (CHECKPOINTS_DIR, METRICS_FILE)

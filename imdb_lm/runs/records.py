@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from imdb_lm.atomic import write_text as write_text_atomic
 from imdb_lm.runs.folders import (  # noqa: F401 - the artifact names are used through this module
     ANALYSIS_FILE,
+    EVALUATION_PREDICTIONS_SUFFIX,
     EVALUATIONS_DIR,
     EXPLAIN_FILE,
     METRICS_FILE,
@@ -91,17 +92,25 @@ def read_metrics(path: str | Path) -> dict[str, Any]:
     return record
 
 
-def write_predictions(run_dir: str | Path, hashes: list[str], labels: list[int], probs: list[float]) -> Path:
-    """Test predictions keyed by review hash, for paired tests between runs on the same reviews."""
+def predictions_file(evaluation: str | None = None) -> str:
+    """Where a run folder holds per-review predictions: training's, of the test split
+    (`predictions.csv`), or those of the `imdb_lm.evaluate` result named `evaluation`."""
+    return PREDICTIONS_FILE if evaluation is None else f"{EVALUATIONS_DIR}/{evaluation}{EVALUATION_PREDICTIONS_SUFFIX}"
+
+
+def write_predictions(run_dir: str | Path, hashes: list[str], labels: list[int], probs: list[float],
+                      evaluation: str | None = None) -> Path:
+    """Predictions keyed by review hash, for paired tests between runs on the same reviews."""
     lines = ["review_hash,label,prob_pos"]
     lines += [f"{h},{int(y)},{float(p):.6f}" for h, y, p in zip(hashes, labels, probs, strict=True)]
-    path = Path(run_dir) / PREDICTIONS_FILE
+    path = Path(run_dir) / predictions_file(evaluation)
+    path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, "\n".join(lines) + "\n")
     return path
 
 
-def read_predictions(run_dir: str | Path) -> dict[str, tuple[int, float]]:
-    with (Path(run_dir) / PREDICTIONS_FILE).open(encoding="utf-8") as fh:
+def read_predictions(run_dir: str | Path, evaluation: str | None = None) -> dict[str, tuple[int, float]]:
+    with (Path(run_dir) / predictions_file(evaluation)).open(encoding="utf-8") as fh:
         return {row["review_hash"]: (int(row["label"]), float(row["prob_pos"])) for row in csv.DictReader(fh)}
 
 
