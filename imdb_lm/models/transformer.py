@@ -8,6 +8,7 @@ normal(0, initializer_range) weights for BERT): the pretraining contrast of the 
 from __future__ import annotations
 
 import torch
+from torch.utils import flop_counter
 from torch.utils.flop_counter import FlopCounterMode
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
@@ -19,6 +20,16 @@ from imdb_lm.models.pretrained import resolve_checkpoint
 # The config attribute of the attention-probability dropout, by architecture family.
 ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout")
 INITIALIZATIONS = (None, "pretrained", "random")
+
+
+def _cpu_attention_flops(query, key, value, *args, out_shape=None, **kwargs) -> int:
+    return flop_counter.sdpa_flop_count(query, key, value)
+
+
+# SDPA's fused CPU kernel has no FLOP formula in torch (its math path decomposes into counted
+# products); the eager attention code would count, but which code runs is the checkpoint's and the
+# transformers version's choice, so the fused kernel gets the formula of the other SDPA kernels.
+CPU_ATTENTION_FLOPS = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_attention_flops}
 
 
 class TransformerClassifier(SequenceClassifier):
@@ -71,23 +82,18 @@ class TransformerClassifier(SequenceClassifier):
         return block if isinstance(block, torch.nn.Module) else self.embeddings()
 
     def forward_flops_per_token(self, length: int) -> float:
-        """Counted by torch's FlopCounterMode over one forward of a `length`-token review, with the
-        eager attention code so that attention's score and mixing products (4 x length x width per
-        token and layer) are counted with every matrix product; the pooler and head run once per
-        review. Shared layers (ALBERT) are counted each time they run."""
+        """Counted by torch's FlopCounterMode over one forward of a `length`-token review: every matrix
+        product, attention's score and mixing products included (4 x length x width per token and
+        layer); the pooler and head run once per review. Shared layers (ALBERT) are counted each time
+        they run."""
         hf, training = self.model, self.model.training
-        previous = hf.config._attn_implementation
         ids = torch.full((1, length), (hf.config.pad_token_id or 0) + 1, device=self.device)
         try:
             hf.eval()  # dropout off: no random draws, so counting never shifts a run's random stream
-            if previous != "eager":
-                hf.set_attn_implementation("eager")  # SDPA's CPU kernels have no FLOP formula
-            with FlopCounterMode(display=False) as counter, torch.no_grad():
+            with FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FLOPS) as counter, torch.no_grad():
                 hf(input_ids=ids, attention_mask=torch.ones_like(ids))
         finally:
             hf.train(training)
-            if previous != "eager":
-                hf.set_attn_implementation(previous)
         return counter.get_total_flops() / length
 
     def forward_embedded(self, embedded: torch.Tensor, attention_mask: torch.Tensor,

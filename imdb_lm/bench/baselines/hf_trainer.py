@@ -93,6 +93,9 @@ class HFTrainerSide:
     def _trainer(self, train: datasets.Dataset, callbacks: list, **steps) -> Trainer:
         args = TrainingArguments(output_dir=self._out.name, per_device_train_batch_size=self.work.batch_size,
                                  save_strategy="no", disable_tqdm=True, use_cpu=self.work.device.type == "cpu",
+                                 # transformers < 5 reports to every installed tracker by default
+                                 # (wandb then asks for a login): the bench times training alone
+                                 report_to="none",
                                  **self.training_arguments(), **steps)
         return Trainer(model=self.model, args=args, train_dataset=train, processing_class=self.tokenizer,
                        data_collator=self.collator, callbacks=callbacks)
