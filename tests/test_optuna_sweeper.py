@@ -106,6 +106,35 @@ def test_two_trials_enqueued_on_one_grid_point_the_later_gives_way():
     assert grid.next_free(shared.get_trials()) is None  # every point held: the grid is done
 
 
+def test_a_worker_whose_queued_point_was_taken_runs_the_waiting_one_and_orphans_none(monkeypatch):
+    """The race that lost a grid point: this worker's ask finds the queue empty (another worker
+    popped it), so Optuna creates a fresh trial on a point of its own choosing. That trial is skipped
+    and holds nothing; a trial still waiting is run before any new point is queued."""
+    from hydra_plugins.imdb_lm_optuna._grid import SKIPPED, SharedGrid
+    from hydra_plugins.imdb_lm_optuna._impl import OptunaSweeperImpl
+
+    points = {"x": [1, 2, 3]}
+    space = {"x": optuna.distributions.CategoricalDistribution(points["x"])}
+    grid = SharedGrid(points, seed=0)
+    shared = optuna.create_study(sampler=optuna.samplers.GridSampler(points))
+    shared.enqueue_trial(grid.params(grid.order[1]))  # another worker's point, waiting for an ask
+    popped = []
+    real_pop = shared._pop_waiting_trial_id
+
+    def pop_once_lost():  # the first pop loses the waiting trial to the other worker, later ones work
+        popped.append(None)
+        return None if len(popped) == 1 else real_pop()
+
+    monkeypatch.setattr(shared, "_pop_waiting_trial_id", pop_once_lost)
+    asked = object.__new__(OptunaSweeperImpl)._ask(shared, space, grid, 1)
+    trials = shared.get_trials()
+    assert [t.params for t in asked] == [grid.params(grid.order[1])]  # the waiting trial ran, no new one queued
+    assert [t.state for t in trials] == [optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.FAIL]
+    assert SKIPPED in trials[1].user_attrs and trials[1].user_attrs[SKIPPED] is None
+    assert not grid.waiting(trials)
+    assert grid.next_free(trials) == grid.order[0]  # the skipped fresh trial holds no point
+
+
 def test_grid_skips_taken_points_and_stops_when_exhausted(tmp_path):
     storage = str(tmp_path / "grid.journal")
     space = {"x": optuna.distributions.CategoricalDistribution([1, 2, 3, 4])}

@@ -8,6 +8,12 @@ that no trial holds (finished, running, or enqueued and waiting), enqueued as th
 parameters. A trial's point is known from the moment it is enqueued (its `fixed_params`), before
 Optuna stores its params. When two workers enqueue the same point at the same moment, the higher
 trial number gives way (`holder`). No free point left: the grid is done.
+
+A worker enqueues a point only when no trial waits, and takes whichever waiting trial its ask pops
+(another worker's point is as good as its own): an enqueued trial nobody pops would hold its point
+forever, and the point would never run. When the ask pops none (another worker took the last one),
+Optuna creates a fresh trial on a point of the sampler's choosing; the sweeper skips it. Skipped
+trials (given way or fresh) hold no point.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any
 from optuna.trial import FrozenTrial, TrialState
 
 Point = tuple[Any, ...]
+SKIPPED = "grid_point_taken_by"  # user attr of a trial that never ran: the trial that holds its point, or None
 
 
 class SharedGrid:
@@ -41,10 +48,21 @@ class SharedGrid:
 
     def _holders(self, trials: Iterable[FrozenTrial]) -> Iterable[tuple[FrozenTrial, Point]]:
         for trial in trials:
+            if SKIPPED in trial.user_attrs:
+                continue
             if trial.state.is_finished() or trial.state in (TrialState.RUNNING, TrialState.WAITING):
                 point = self.point(trial.params) or self.point(trial.system_attrs.get("fixed_params") or {})
                 if point is not None:
                     yield trial, point
+
+    @staticmethod
+    def waiting(trials: Iterable[FrozenTrial]) -> bool:
+        return any(trial.state == TrialState.WAITING for trial in trials)
+
+    @staticmethod
+    def enqueued(trials: Iterable[FrozenTrial], number: int) -> bool:
+        """Whether trial `number` was popped from the queue (False: a fresh trial the ask created)."""
+        return any(t.number == number and "fixed_params" in t.system_attrs for t in trials)
 
     def next_free(self, trials: Iterable[FrozenTrial]) -> Point | None:
         """The first point that no trial holds (None: the grid is done)."""

@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from hydra_plugins.imdb_lm_optuna import _search_space
-from hydra_plugins.imdb_lm_optuna._grid import SharedGrid
+from hydra_plugins.imdb_lm_optuna._grid import SKIPPED, SharedGrid
 from imdb_lm.atomic import write_text
 from imdb_lm.errors import UserError
 from imdb_lm.runs.optuna_study import PRUNED_AT, open_storage, resolve
@@ -103,24 +103,30 @@ class OptunaSweeperImpl(Sweeper):
 
     def _ask(self, study: optuna.Study, space: dict, grid: SharedGrid | None, count: int) -> list[Trial]:
         trials: list[Trial] = []
-        given_way = 0
+        skipped = 0
         while len(trials) < count:
-            if grid is not None:
+            if grid is not None and not grid.waiting(study.get_trials(deepcopy=False)):
                 point = grid.next_free(study.get_trials(deepcopy=False))
                 if point is None:
                     break
-                study.enqueue_trial(grid.params(point))  # the next ask takes it
+                study.enqueue_trial(grid.params(point))  # the next ask (of any worker) takes it
             trial = study.ask(space)  # every parameter is suggested here
-            holder = grid.holder(study.get_trials(deepcopy=False), trial.number, trial.params) if grid else None
-            if holder is None:
+            if grid is None:
                 trials.append(trial)
                 continue
-            # Another worker asked for the same point first: this trial never runs.
-            trial.set_user_attr("grid_point_taken_by", holder)
+            seen = study.get_trials(deepcopy=False)
+            holder = grid.holder(seen, trial.number, trial.params)
+            if grid.enqueued(seen, trial.number) and holder is None:
+                trials.append(trial)
+                continue
+            # Another worker asked for the same point first, or took the waiting trial and this ask
+            # created a fresh one on a point of the sampler's choosing: this trial never runs.
+            trial.set_user_attr(SKIPPED, holder)
             self._tell_one(study, trial, None, TrialState.FAIL)
-            log.info(f"trial {trial.number}: its grid point is taken by trial {holder}; skipped")
-            given_way += 1
-            if given_way > len(grid):
+            log.info(f"trial {trial.number}: " + (f"its grid point is taken by trial {holder}" if holder is not None
+                                                  else "no queued grid point was left to it") + "; skipped")
+            skipped += 1
+            if skipped > 4 * len(grid):  # a guard against a storage that never hands out a queued trial
                 break
         return trials
 
@@ -205,7 +211,8 @@ class OptunaSweeperImpl(Sweeper):
             "study_name": study.study_name,
             "storage": storage,
             "dashboard": f"optuna-dashboard {storage}" if storage else None,
-            "trials": dict(Counter(t.state.name.lower() for t in trials)),
+            # a grid trial that gave way never ran: counted as skipped, not as a failure
+            "trials": dict(Counter("skipped" if SKIPPED in t.user_attrs else t.state.name.lower() for t in trials)),
         }
         if best:
             log.info(f"Best parameters: {best.params}; best value: {best.value}")
