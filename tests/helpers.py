@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.cli_runner import fork_disabled, run_forked
+
 ROOT = Path(__file__).resolve().parents[1]
 # A small slice of the real bundled data: the whole pipeline in seconds.
 TINY = ["debug=smoke", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
@@ -31,9 +33,15 @@ def cli_env(cache: Path, **extra: str) -> dict[str, str]:
 
 
 def run_cli(module: str, *args: str, cwd: Path, cache: Path, timeout: int = 900, check: bool = True,
-            **env: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=cli_env(cache, **env),
-                          capture_output=True, text=True, timeout=timeout)
+            fresh: bool = False, **env: str) -> subprocess.CompletedProcess:
+    """`python -m module args` in cwd, offline; forked from a process that has done the imports
+    (tests/cli_runner.py) unless fresh=True or IMDB_LM_TEST_FRESH_CLI=1 asks for a new interpreter."""
+    environment = cli_env(cache, **env)
+    if fresh or fork_disabled():
+        proc = subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=environment,
+                              capture_output=True, text=True, timeout=timeout)
+    else:
+        proc = run_forked(module, list(args), cwd, environment, timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"{module} {' '.join(args)} exited {proc.returncode}\n"
                              f"--- stdout ---\n{proc.stdout[-4000:]}\n--- stderr ---\n{proc.stderr[-4000:]}")

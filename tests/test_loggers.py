@@ -133,8 +133,9 @@ def _without(module: str, tmp_path):
     ("wandb", ["--multirun", "logger=csv,wandb", "seed=1,2"]),  # a sweep: refused before its folder exists
 ])
 def test_missing_tracker_is_one_line_naming_its_extra_and_nothing_is_written(tmp_path, cache_dir, module, args):
+    # fresh: the package is hidden through PYTHONPATH, which only a new interpreter reads
     proc = run_cli("imdb_lm.train", *TINY, *args, cwd=tmp_path, cache=cache_dir, check=False, timeout=300,
-                   PYTHONPATH=_without(module, tmp_path))
+                   fresh=True, PYTHONPATH=_without(module, tmp_path))
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip() == (f"error: logger {module} needs the {module} package, which is not installed: "
