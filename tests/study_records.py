@@ -41,7 +41,8 @@ def write_run(root: Path, name: str, *, model: str, family: str, optimizer: str 
               batch_size: int = 64, seed: int = 42, val_acc: float, correct: np.ndarray | None = None,
               status: str = "completed", stage: str | None = None, train_reviews: int = 20000,
               max_epochs: int = 5, fit_seconds: float = 100.0, ood_acc: float | None = None,
-              latency: float = 2.0, tokens_per_s: float = 1000.0, hparams: dict | None = None) -> Path:
+              latency: float = 2.0, tokens_per_s: float = 1000.0, hparams: dict | None = None,
+              epochs_run: int | None = None) -> Path:
     run_dir = root / name
     run_dir.mkdir(parents=True)
     lr = RECIPE_LR[family].get(optimizer, 1e-3) * lr_scale
@@ -61,7 +62,8 @@ def write_run(root: Path, name: str, *, model: str, family: str, optimizer: str 
         "seed": seed, "splits": {**SPLITS, "train": {"count": train_reviews, "digest": f"sub{train_reviews}"}},
         "metrics": {"best_val_acc": val_acc, "best_epoch": 1, "test": test},
         "timing": {"fit_seconds": fit_seconds, "mean_epoch_seconds": fit_seconds / max_epochs,
-                   "test_samples_per_s": 100.0, "latency_ms_p50": latency, "train_tokens_per_s": tokens_per_s},
+                   "test_samples_per_s": 100.0, "latency_ms_p50": latency, "train_tokens_per_s": tokens_per_s,
+                   **({"epoch_seconds": [fit_seconds / epochs_run] * epochs_run} if epochs_run else {})},
         "env": {"device": "cpu: constructed"}, "history": [{"epoch": 0, "val_acc": val_acc, "train_loss": 0.5}],
         "config": {"lr_scale": lr_scale, "paths": {"run_dir": str(run_dir)}},
         "config_key": f"key-{name}", "results_version": 1,

@@ -245,3 +245,21 @@ def test_a_study_still_in_its_grid_does_not_call_the_grid_full_fidelity(tmp_path
     write_run(tmp_path, "seed-gru-adam", model="gru", family="recurrent", val_acc=0.8, correct=correct_at(0.8),
               stage="promoted")
     assert analyze([tmp_path], resamples=200, seed=0).fidelity["full"] == "20,000 train reviews, 5 epochs"
+
+
+def test_fidelity_and_leaderboard_count_the_epochs_min_steps_gave(tmp_path):
+    """callbacks.min_steps raises max_epochs on small subsets (1 -> 10 at 1,000 reviews, batch 64);
+    records keep the config's 1 and one timing per epoch run. An early-stopped run is no fidelity."""
+    for seed, acc in ((1, 0.80), (2, 0.82)):
+        write_run(tmp_path, f"grid-trf-{seed}", model="transformer", family="transformer", seed=seed, val_acc=acc,
+                  correct=correct_at(acc), stage="grid", train_reviews=1000, max_epochs=1, epochs_run=10)
+    write_run(tmp_path, "grid-trf-diverged", model="transformer", family="transformer", optimizer="sgd",
+              val_acc=0.5, status="diverged", stage="grid", train_reviews=1000, max_epochs=1, epochs_run=2)
+    analysis = analyze([tmp_path], resamples=200, seed=0)
+    assert analysis.fidelity["full"].startswith("1,000 train reviews, 10 epochs")
+    write_report(analysis, tmp_path / "report")
+    row = next(line for line in (tmp_path / "report" / "report.md").read_text().splitlines()
+               if line.startswith("| transformer | transformer |"))
+    assert "| 1,000 | 10 | 2 |" in row  # train reviews, epochs given, seeds
+    # failure rates from the grid, while nothing is promoted, are not called full fidelity
+    assert "Stability: At the grid's fidelity (1,000 train reviews, 10 epochs" in (tmp_path / "report" / "report.md").read_text()

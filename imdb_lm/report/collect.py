@@ -96,6 +96,7 @@ def _row(record: dict) -> dict:
         "test_acc": test.get("acc"), "test_f1": test.get("f1"), "test_auroc": test.get("auroc"),
         "test_loss": test.get("loss"),
         "fit_seconds": timing.get("fit_seconds"), "epoch_seconds": timing.get("mean_epoch_seconds"),
+        "epochs_given": epochs_given(hp.get("max_epochs"), timing.get("epoch_seconds")),
         "train_samples_per_s": timing.get("train_samples_per_s"),
         "train_tokens_per_s": timing.get("train_tokens_per_s"),
         "test_samples_per_s": timing.get("test_samples_per_s"),
@@ -106,6 +107,16 @@ def _row(record: dict) -> dict:
         "stage": record.get("stage"), "train_reviews": train_reviews(record),
         **out_of_domain(record),
     }
+
+
+def epochs_given(max_epochs, epoch_seconds) -> int | None:
+    """The epochs a fit was given: the config's max_epochs, or the epochs it ran where more
+    (callbacks.min_steps raises max_epochs on small subsets; records hold the config's value and one
+    timing per epoch run). A run stopped early counts the config's value or what it ran."""
+    ran = len(epoch_seconds) if isinstance(epoch_seconds, list) else 0
+    if max_epochs is None:
+        return ran or None
+    return max(int(max_epochs), ran)
 
 
 def train_reviews(record: dict) -> int | None:

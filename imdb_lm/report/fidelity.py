@@ -91,7 +91,11 @@ def _span(values: pd.Series, unit: str) -> str:
 
 
 def epochs(frame: pd.DataFrame) -> str:
-    return _span(frame["max_epochs"], "epoch")
+    """The epochs the runs were given (more than max_epochs where callbacks.min_steps raised it),
+    counted over the completed runs where there are any: an early stop is not a fidelity."""
+    column = "epochs_given" if "epochs_given" in frame else "max_epochs"
+    completed = frame[frame["status"] == "completed"] if "status" in frame else frame
+    return _span((completed if not completed.empty else frame)[column], "epoch")
 
 
 def describe(frame: pd.DataFrame) -> str:

@@ -51,7 +51,7 @@ def leaderboard_table(analysis: Analysis) -> pd.DataFrame:
         rows.append({
             "model": r["model"], "family": r["family"], "optimizer": r["optimizer"], "lr": f"{r['lr']:.2g}",
             "batch": int(r["batch_size"]), "train reviews": _count(r["train_reviews"]),
-            "epochs": _count(r["max_epochs"]), "seeds": int(r["seeds"]),
+            "epochs": _count(r["epochs_given"]), "seeds": int(r["seeds"]),
             "val acc %": _pm(r["val_acc"], None), "test acc %": _pm(r["test_acc"], r["test_acc_std"]),
             "test F1 %": _pm(r["test_f1"], r["test_f1_std"]), "test AUROC %": _pm(r["test_auroc"], r["test_auroc_std"]),
             **ood,

@@ -47,7 +47,7 @@ def settings(frame: pd.DataFrame) -> pd.DataFrame:
         epoch_seconds=("epoch_seconds", "median"), test_samples_per_s=("test_samples_per_s", "median"),
         train_tokens_per_s=("train_tokens_per_s", "median"),
         latency_ms_p50=("latency_ms_p50", "median"),
-        train_reviews=("train_reviews", "max"), stage=("stage", "first"),
+        train_reviews=("train_reviews", "max"), epochs_given=("epochs_given", "max"), stage=("stage", "first"),
         ood_acc=("ood_acc", "mean"), ood_acc_std=("ood_acc", "std"), ood_seeds=("ood_acc", "count"),
         best_run=("run_dir", lambda s: s.loc[done.loc[s.index, "val_acc"].idxmax()]),
         run_dirs=("run_dir", list),
