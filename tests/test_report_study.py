@@ -3,6 +3,8 @@ validation in every table, full-fidelity stability, out-of-domain accuracy and d
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from imdb_lm.report import analyze, write_report
@@ -263,3 +265,16 @@ def test_fidelity_and_leaderboard_count_the_epochs_min_steps_gave(tmp_path):
     assert "| 1,000 | 10 | 2 |" in row  # train reviews, epochs given, seeds
     # failure rates from the grid, while nothing is promoted, are not called full fidelity
     assert "Stability: At the grid's fidelity (1,000 train reviews, 10 epochs" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_runs_from_several_machines_are_named_with_their_counts(tmp_path):
+    for seed, device in ((1, "cpu: machine A"), (2, "cpu: machine A"), (3, "cpu: machine B")):
+        run = write_run(tmp_path, f"gru-{seed}", model="gru", family="recurrent", seed=seed, val_acc=0.7,
+                        correct=correct_at(0.7))
+        record = json.loads((run / "metrics.json").read_text())
+        record["env"]["device"] = device
+        (run / "metrics.json").write_text(json.dumps(record))
+    write_run(tmp_path, "trf", model="transformer", family="transformer", val_acc=0.8, correct=correct_at(0.8))
+    analysis = analyze([tmp_path], resamples=200, seed=0)
+    assert analysis.device == "3 machines: cpu: machine A (2 runs); cpu: constructed (1 run); cpu: machine B (1 run)"
+    assert any(s.startswith("From the runs' own records, made on 3 machines") for s in all_findings(analysis)["Comparison"])

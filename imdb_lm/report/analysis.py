@@ -45,6 +45,18 @@ class Analysis:
     ood_comparison: dict | None = None
 
 
+def describe_devices(devices: pd.Series) -> str:
+    """The machine of the runs, or each machine with its run count: a study resumed on another
+    machine mixes them, and its records' timings are then not comparable across runs."""
+    counts = devices.value_counts()
+    if counts.empty:
+        return "unknown device"
+    if len(counts) == 1:
+        return str(counts.index[0])
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))
+    return f"{len(counts)} machines: " + "; ".join(f"{name} ({n} run{'s' if n != 1 else ''})" for name, n in ordered)
+
+
 def analyze(dirs: list[str | Path], resamples: int = 10_000, seed: int = 0) -> Analysis:
     runs = collect.load_runs(dirs)
     bench = speed.load(dirs)
@@ -71,7 +83,7 @@ def analyze(dirs: list[str | Path], resamples: int = 10_000, seed: int = 0) -> A
         stability_optimizer_lr=tables.stability(runs, ["family", "optimizer", "lr_scale"]),
         seed_variance=tables.seed_variance(runs, board),
         histories=collect.histories(list(board["best_run"])) if not board.empty else {},
-        device=devices.mode().iloc[0] if not devices.empty else "unknown device",
+        device=describe_devices(devices),
         sources=[str(d) for d in dirs], importance=importance(fidelity.grid(runs)),
         fidelity={"full": fidelity.describe_full(runs), "grid": fidelity.describe(fidelity.grid(runs))},
         efficiency=efficiency.curve_table(runs, best), contrasts=contrasts.contrast_table(runs, resamples, seed, bench),

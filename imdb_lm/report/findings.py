@@ -58,8 +58,11 @@ def comparison(analysis) -> list[str]:
     latency = _ratio(trf["latency_ms_p50"], rnn["latency_ms_p50"])
     throughput = _ratio(rnn["test_samples_per_s"], trf["test_samples_per_s"])
     train = _ratio(trf["fit_seconds"], rnn["fit_seconds"])
+    mixed = analysis.runs["device"].nunique() > 1  # a study resumed on another machine
+    where = (f"From the runs' own records, made on {analysis.device} (timings mix machines)" if mixed
+             else f"On this device ({analysis.device})")
     sentences.append(
-        f"On this device ({analysis.device}) the transformer is {latency:.1f}x slower per review "
+        f"{where} the transformer is {latency:.1f}x slower per review "
         f"({trf['latency_ms_p50']:.1f} ms vs {rnn['latency_ms_p50']:.1f} ms median single-review latency), "
         f"{throughput:.1f}x slower in batched test throughput ({trf['test_samples_per_s']:.0f} vs "
         f"{rnn['test_samples_per_s']:.0f} reviews/s), and took {train:.1f}x the training time "
