@@ -264,7 +264,9 @@ def test_fidelity_and_leaderboard_count_the_epochs_min_steps_gave(tmp_path):
                if line.startswith("| transformer | transformer |"))
     assert "| 1,000 | 10 | 2 |" in row  # train reviews, epochs given, seeds
     # failure rates from the grid, while nothing is promoted, are not called full fidelity
-    assert "Stability: At the grid's fidelity (1,000 train reviews, 10 epochs" in (tmp_path / "report" / "report.md").read_text()
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "Stability: At the grid's fidelity (1,000 train reviews, 10 epochs" in text
+    assert "(the grid's runs until a setting is promoted; then full-fidelity runs only" in text
 
 
 def test_runs_from_several_machines_are_named_with_their_counts(tmp_path):

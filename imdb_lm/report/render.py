@@ -275,12 +275,14 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
             ("figure", figures.get("batch_size")),
             ("table", selected_table(analysis.batch_size, "batch_size", "batch size")),
             ("h2", "Accuracy against training time and inference latency"),
-            ("note", f"Fidelity: {full}; each point one full-fidelity run."), ("figure", figures.get("pareto")),
+            ("note", f"Fidelity: {full}; each point one run of that pool."), ("figure", figures.get("pareto")),
             ("h2", "Learning curves of the best runs"),
             ("note", f"Fidelity: {full}; the best-validation seed of each selected setting."),
             ("figure", figures.get("learning_curves")),
             ("h2", "Stability"),
-            ("note", f"Fidelity: {full} (full-fidelity runs only: a low-fidelity grid mixes under-training with "
+            ("note", f"Fidelity: {full} ("
+                     + ("the grid's runs until a setting is promoted; then " if "no setting has been promoted" in full
+                        else "") + "full-fidelity runs only: a low-fidelity grid mixes under-training with "
                      "instability). A run failed when it did not finish, diverged, or its test accuracy is at or "
                      "below the majority-class share."),
             ("figure", figures.get("stability")),
