@@ -126,6 +126,12 @@ def test_the_ood_step_evaluates_every_selected_run_once(tiny_study, cache_dir):
         assert result["out_of_domain"] and result["fingerprint"]["count"] > 5000, first.stdout[-2000:]
     again = run_cli("imdb_lm.study.ood", sweep, cwd=Path(sweep), cache=cache_dir)
     assert again.stdout.count("already has rotten_tomatoes.json") == len(runs) == 4
+    # before a move: every finished promoted and seed run, the selection's candidates, not only its choice
+    finished = run_cli("imdb_lm.study.ood", sweep, "runs=finished", "device=cpu", cwd=Path(sweep), cache=cache_dir)
+    candidates = [Path(r["run_dir"]) for r in records if r.get("stage") in ("promoted", "seed")
+                  and r["status"] == "completed"]
+    assert len(candidates) > len(runs) and finished.stdout.count("already has rotten_tomatoes.json") == len(runs)
+    assert all((run / "evaluations" / "rotten_tomatoes.json").is_file() for run in candidates)
 
 
 @pytest.mark.parametrize("override, message", [
@@ -137,3 +143,8 @@ def test_a_mistaken_stage_setting_stops_the_sweep_before_any_job(tmp_path, cache
                    check=False)
     assert proc.returncode != 0 and message in proc.stderr
     assert not list(tmp_path.rglob("metrics.json"))
+
+
+def test_the_ood_step_refuses_an_unknown_choice_of_runs(tmp_path, cache_dir):
+    proc = run_cli("imdb_lm.study.ood", str(tmp_path), "runs=all", cwd=tmp_path, cache=cache_dir, check=False)
+    assert proc.returncode != 0 and proc.stderr.strip() == "error: runs=all: choose selected or finished"

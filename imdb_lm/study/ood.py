@@ -7,6 +7,11 @@ where the run folder contract puts evaluations: `evaluations/<source>.json` in t
 holds the checkpoint (a job reused by skip_completed points to it). Resumable: a run that already
 has that evaluation is skipped; a run whose checkpoint is not here (a record committed from another
 machine) is reported and skipped.
+
+Checkpoints stay on the machine that trained them (only compact records are committed), so a study
+that moves between machines evaluates before it moves: `runs=finished` takes every promoted and seed
+run of the sweep that has finished so far, whichever of them the seed stage will select, before
+`study_selection.json` exists. Publishing then carries their results into docs/study.
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ OPTIONS = [
     Option("sweep", None, "the study sweep folder (default: the newest outputs/multirun/study_*)", str, positional=True),
     Option("source", "rotten_tomatoes", "the other source (data.source of imdb_lm.evaluate)"),
     Option("device", "auto", "auto | cpu | cuda[:N]"),
+    Option("runs", "selected", "selected: every seed of each model's selected setting (after the seed stage); "
+                               "finished: every promoted and seed run finished so far (before a move)"),
 ]
+CANDIDATE_STAGES = ("promoted", "seed")  # the full-fidelity runs the seed stage selects from
 
 
 def newest_sweep(root: Path = Path("outputs/multirun")) -> Path:
@@ -51,12 +59,32 @@ def selected_runs(sweep: Path) -> list[Path]:
             for run in (group.get("selected") or {}).get("runs", [])]
 
 
+def finished_runs(sweep: Path) -> list[Path]:
+    """Every completed promoted or seed run of the sweep (the candidates of its selection)."""
+    runs = []
+    for path in sorted(sweep.glob(f"*/{METRICS_FILE}")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if record.get("stage") in CANDIDATE_STAGES and record.get("status") == "completed":
+            runs.append(path.parent)
+    return runs
+
+
 def main_ood(cfg) -> list[Path]:
     from imdb_lm.evaluate import main as evaluate
 
-    sweep = Path(cfg.sweep[0]) if cfg.sweep else newest_sweep()
+    if cfg.runs not in ("selected", "finished"):
+        raise UserError(f"runs={cfg.runs}: choose selected or finished")
+    if cfg.sweep:
+        sweep = Path(cfg.sweep[0])
+    elif cfg.runs == "selected":
+        sweep = newest_sweep()
+    else:
+        sweeps = sorted(Path("outputs/multirun").glob("study_*"), key=lambda p: p.stat().st_mtime)
+        if not sweeps:
+            raise UserError("no study sweep under outputs/multirun; give the sweep folder")
+        sweep = sweeps[-1]
     done = []
-    for run_dir in selected_runs(sweep):
+    for run_dir in selected_runs(sweep) if cfg.runs == "selected" else finished_runs(sweep):
         folder = checkpoint_folder(run_dir)
         result = folder / EVALUATIONS_DIR / f"{cfg.source}.json"
         if result.is_file():
@@ -67,7 +95,7 @@ def main_ood(cfg) -> list[Path]:
         else:
             evaluate([f"ckpt={folder}", f"data.source={cfg.source}", f"device={cfg.device}"])
         done.append(result)
-    print(f"ood: {len(done)} selected runs evaluated on {cfg.source} (sweep {sweep})")
+    print(f"ood: {len(done)} {cfg.runs} runs evaluated on {cfg.source} (sweep {sweep})")
     return done
 
 
