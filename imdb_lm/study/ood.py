@@ -35,11 +35,13 @@ OPTIONS = [
 CANDIDATE_STAGES = ("promoted", "seed")  # the full-fidelity runs the seed stage selects from
 
 
-def newest_sweep(root: Path = Path("outputs/multirun")) -> Path:
-    sweeps = sorted((p.parent for p in root.glob(f"study_*/{SELECTION_FILE}")), key=lambda p: p.stat().st_mtime)
+def newest_sweep(root: Path = Path("outputs/multirun"), selected: bool = True) -> Path:
+    """The newest study sweep under root (with its selection written, where `selected`)."""
+    pattern = f"study_*/{SELECTION_FILE}" if selected else "study_*/multirun.yaml"
+    sweeps = sorted((p.parent for p in root.glob(pattern)), key=lambda p: p.stat().st_mtime)
     if not sweeps:
-        raise UserError(f"no study sweep with {SELECTION_FILE} under {root}; run `make study` first "
-                        "or give the sweep folder")
+        raise UserError(f"no study sweep{f' with {SELECTION_FILE}' if selected else ''} under {root}; "
+                        "run `make study` first or give the sweep folder")
     return sweeps[-1]
 
 
@@ -74,15 +76,7 @@ def main_ood(cfg) -> list[Path]:
 
     if cfg.runs not in ("selected", "finished"):
         raise UserError(f"runs={cfg.runs}: choose selected or finished")
-    if cfg.sweep:
-        sweep = Path(cfg.sweep[0])
-    elif cfg.runs == "selected":
-        sweep = newest_sweep()
-    else:
-        sweeps = sorted(Path("outputs/multirun").glob("study_*"), key=lambda p: p.stat().st_mtime)
-        if not sweeps:
-            raise UserError("no study sweep under outputs/multirun; give the sweep folder")
-        sweep = sweeps[-1]
+    sweep = Path(cfg.sweep[0]) if cfg.sweep else newest_sweep(selected=cfg.runs == "selected")
     done = []
     for run_dir in selected_runs(sweep) if cfg.runs == "selected" else finished_runs(sweep):
         folder = checkpoint_folder(run_dir)
