@@ -1,5 +1,6 @@
-"""The report compares runs on the same val and test reviews and the same parent train split;
-nested train subsets of that parent (data-efficiency curves, low-fidelity grids) are comparable."""
+"""The report compares runs on the same test reviews and the same parent train split; nested train
+subsets of that parent (data-efficiency curves, low-fidelity grids) are comparable, and so are val
+subsets (a low-fidelity grid validates on fewer reviews), but not two different vals of one size."""
 
 from __future__ import annotations
 
@@ -38,3 +39,8 @@ def test_runs_on_other_val_test_or_parent_splits_are_refused(changed, split):
     with pytest.raises(UserError, match=f"differ in the {split} split.*odd"):
         check_fingerprints([record("a", fp(500, "a")), record("b", fp(500, "a")),
                             record("odd", fp(500, "a"), **changed)])
+
+
+def test_a_val_subset_of_the_low_fidelity_grid_is_compared_with_the_whole_val():
+    check_fingerprints([record("grid-a", fp(1000, "g"), val=fp(500, "s")), record("grid-b", fp(1000, "g"), val=fp(500, "s")),
+                        record("promoted", fp(20005, "p"))])

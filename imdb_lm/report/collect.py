@@ -41,36 +41,49 @@ def find_records(dirs: list[str | Path]) -> list[dict]:
     return records
 
 
-# Runs are compared on the same val and test reviews and the same parent train split; their train
-# subsets may differ (nested subsets of that parent: data-efficiency curves, low-fidelity grids).
-COMPARED_SPLITS = ("val", "test", "train_full")
+# Runs are compared on the same test reviews and the same parent train split; their train subsets
+# may differ (nested subsets of that parent: data-efficiency curves, low-fidelity grids), and so may
+# their val subsets (val_limit: a low-fidelity grid validates on fewer reviews). With the same
+# source and rule, equal test and parent train splits leave the same val split (the rest of the
+# data), and every limit takes its subset by one rule (splits.subsample); runs whose val has the
+# same size must have the same val reviews. Selection compares runs of one fidelity only.
+COMPARED_SPLITS = ("test", "train_full")
 
 
 def split_key(record: dict) -> tuple:
     splits = record.get("splits") or {}
     # Records made before train_full was written name only the train split they used.
     parent = splits.get("train_full") or splits.get("train") or {}
-    chosen = {"val": splits.get("val") or {}, "test": splits.get("test") or {}, "train_full": parent}
+    chosen = {"test": splits.get("test") or {}, "train_full": parent}
     return tuple((name, chosen[name].get("count"), chosen[name].get("digest")) for name in COMPARED_SPLITS)
 
 
-def check_fingerprints(records: list[dict]) -> None:
-    """Refuse to compare runs validated or tested on different reviews, or trained on subsets of
-    different train splits; name the runs that differ."""
-    groups: dict[tuple, list[str]] = {}
-    for record in records:
-        if record.get("splits"):  # failed jobs may have stopped before the data was split
-            groups.setdefault(split_key(record), []).append(record["run_dir"])
+def _refuse(groups: dict, name_of_difference) -> None:
     if len(groups) <= 1:
         return
     ordered = sorted(groups.items(), key=lambda kv: -len(kv[1]))
     reference_key, reference_runs = ordered[0]
-    lines = []
-    for key, runs in ordered[1:]:
-        differing = [f"{n}" for (n, c, d), (_, rc, rd) in zip(key, reference_key, strict=True) if (c, d) != (rc, rd)]
-        lines.append(f"{len(runs)} run(s) differ in the {'/'.join(differing)} split, e.g. {runs[0]}")
+    lines = [f"{len(runs)} run(s) differ in the {name_of_difference(key, reference_key)} split, e.g. {runs[0]}"
+             for key, runs in ordered[1:]]
     raise UserError(f"runs have different split fingerprints ({'; '.join(lines)}; the majority, "
                     f"e.g. {reference_runs[0]}, is the reference): report them separately")
+
+
+def check_fingerprints(records: list[dict]) -> None:
+    """Refuse to compare runs tested on different reviews, trained on subsets of different train
+    splits, or validated on different reviews at one val size; name the runs that differ."""
+    split = [r for r in records if r.get("splits")]  # failed jobs may have stopped before the data was split
+    groups: dict[tuple, list[str]] = {}
+    for record in split:
+        groups.setdefault(split_key(record), []).append(record["run_dir"])
+    _refuse(groups, lambda key, ref: "/".join(n for (n, c, d), (_, rc, rd) in zip(key, ref, strict=True)
+                                              if (c, d) != (rc, rd)))
+    by_size: dict[int | None, dict[str | None, list[str]]] = {}
+    for record in split:
+        val = record["splits"].get("val") or {}
+        by_size.setdefault(val.get("count"), {}).setdefault(val.get("digest"), []).append(record["run_dir"])
+    for digests in by_size.values():
+        _refuse(digests, lambda key, ref: "val")
 
 
 def _row(record: dict) -> dict:
