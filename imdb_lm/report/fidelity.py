@@ -57,13 +57,21 @@ def full(frame: pd.DataFrame) -> pd.DataFrame:
     return _per_model(pool, lambda sizes: sizes.max())
 
 
+GRID_ONLY = " (the grid's: no setting has been promoted to full fidelity yet)"
+
+
+def grid_only(full_text: str) -> bool:
+    """Whether describe_full's text is the grid's pool (a study not yet promoted)."""
+    return full_text.endswith(GRID_ONLY)
+
+
 def describe_full(frame: pd.DataFrame) -> str:
     """The full-fidelity pool in words; a study still in its grid stage says that this pool is the
     grid's, so no table reads as full fidelity before any setting was promoted."""
     text = describe(full(frame))
     pool = candidates(frame)
     if _staged(pool) and (pool["stage"] == GRID).any() and not pool["stage"].isin([PROMOTED, SEED]).any():
-        text += " (the grid's: no setting has been promoted to full fidelity yet)"
+        text += GRID_ONLY
     return text
 
 

@@ -10,7 +10,7 @@ import math
 
 import pandas as pd
 
-from imdb_lm.report import contrasts, speed
+from imdb_lm.report import contrasts, fidelity, speed
 from imdb_lm.report.efficiency import gap_sentence
 
 
@@ -91,7 +91,7 @@ def stability(analysis) -> list[str]:
              for _, row in by_family.iterrows()]
     majority = f"{analysis.majority * 100:.1f}%" if analysis.majority is not None else "50%"
     full = analysis.fidelity.get("full", "")
-    pool = "At the grid's fidelity" if "no setting has been promoted" in full else "At full fidelity"
+    pool = "At the grid's fidelity" if fidelity.grid_only(full) else "At full fidelity"
     sentence = (f"{pool} ({full}): {' and '.join(parts)} failed: they did not finish, diverged, or "
                 f"ended at or below the majority-class share of {majority}.")
     worst = by_optimizer.sort_values(["failed_share", "runs"], ascending=[False, False]).iloc[0]

@@ -281,7 +281,7 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
             ("figure", figures.get("learning_curves")),
             ("h2", "Stability"),
             ("note", f"Fidelity: {full} ("
-                     + ("the grid's runs until a setting is promoted; then " if "no setting has been promoted" in full
+                     + ("the grid's runs until a setting is promoted; then " if fidelity.grid_only(full)
                         else "") + "full-fidelity runs only: a low-fidelity grid mixes under-training with "
                      "instability). A run failed when it did not finish, diverged, or its test accuracy is at or "
                      "below the majority-class share."),
