@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from imdb_lm.data.splits import fingerprint
 from imdb_lm.runs.records import write_metrics, write_predictions
@@ -42,7 +43,7 @@ def write_run(root: Path, name: str, *, model: str, family: str, optimizer: str 
               status: str = "completed", stage: str | None = None, train_reviews: int = 20000,
               max_epochs: int = 5, fit_seconds: float = 100.0, ood_acc: float | None = None,
               latency: float = 2.0, tokens_per_s: float = 1000.0, hparams: dict | None = None,
-              epochs_run: int | None = None) -> Path:
+              epochs_run: int | None = None, wall_seconds: float | None = None, env: dict | None = None) -> Path:
     run_dir = root / name
     run_dir.mkdir(parents=True)
     lr = RECIPE_LR[family].get(optimizer, 1e-3) * lr_scale
@@ -51,9 +52,10 @@ def write_run(root: Path, name: str, *, model: str, family: str, optimizer: str 
         test = {"acc": float(correct.mean()), "f1": float(correct.mean()), "auroc": float(correct.mean()), "loss": 0.5}
         probs = np.where(correct == LABELS, 0.9, 0.1)  # prob > 0.5 predicts positive
         write_predictions(run_dir, HASHES, LABELS.astype(int).tolist(), probs.tolist())
+    finished_at = f"2026-01-01T00:00:{len(list(root.iterdir())):02d}+00:00"
     record = {
         "status": status, "error": None if status == "completed" else "constructed failure",
-        "finished_at": f"2026-01-01T00:00:{len(list(root.iterdir())):02d}+00:00",
+        "finished_at": finished_at,
         "model": {"name": model, "family": family, "params": {"total": 1_000_000, "trainable": 1_000_000}},
         "hparams": {"model": model, "family": family, "optimizer": optimizer, "lr": lr, "batch_size": batch_size,
                     "max_length": 128, "max_epochs": max_epochs, "scheduler": "linear",
@@ -64,10 +66,12 @@ def write_run(root: Path, name: str, *, model: str, family: str, optimizer: str 
         "timing": {"fit_seconds": fit_seconds, "mean_epoch_seconds": fit_seconds / max_epochs,
                    "test_samples_per_s": 100.0, "latency_ms_p50": latency, "train_tokens_per_s": tokens_per_s,
                    **({"epoch_seconds": [fit_seconds / epochs_run] * epochs_run} if epochs_run else {})},
-        "env": {"device": "cpu: constructed"}, "history": [{"epoch": 0, "val_acc": val_acc, "train_loss": 0.5}],
+        "env": env or {"device": "cpu: constructed"}, "history": [{"epoch": 0, "val_acc": val_acc, "train_loss": 0.5}],
         "config": {"lr_scale": lr_scale, "paths": {"run_dir": str(run_dir)}},
         "config_key": f"key-{name}", "results_version": 1,
     }
+    if wall_seconds is not None:  # started that long before it finished
+        record["started_at"] = (pd.Timestamp(finished_at) - pd.Timedelta(seconds=wall_seconds)).isoformat()
     if stage is not None:
         record["stage"] = stage
         record["train_reviews"] = train_reviews

@@ -280,3 +280,23 @@ def test_runs_from_several_machines_are_named_with_their_counts(tmp_path):
     analysis = analyze([tmp_path], resamples=200, seed=0)
     assert analysis.device == "3 machines: cpu: machine A (2 runs); cpu: constructed (1 run); cpu: machine B (1 run)"
     assert any(s.startswith("From the runs' own records, made on 3 machines") for s in all_findings(analysis)["Comparison"])
+
+
+def test_the_cost_is_the_runs_wall_time_per_machine_kind_and_stage(tmp_path):
+    avx2 = {"device": "cpu: box x2 threads", "cpu_capability": "AVX2", "bf16_native": False, "git_revision": "a" * 40}
+    bf16 = {"device": "cpu: box x2 threads", "cpu_capability": "AVX512", "bf16_native": True, "git_revision": "b" * 40}
+    for i, (stage, env, seconds) in enumerate([("grid", avx2, 600), ("grid", avx2, 1800), ("grid", bf16, 120),
+                                               ("promoted", bf16, 900), ("seed", bf16, 300)]):
+        write_run(tmp_path, f"gru-{i}", model="gru", family="recurrent", seed=i, val_acc=0.7, correct=correct_at(0.7),
+                  stage=stage, train_reviews=1000 if stage == "grid" else 20000, wall_seconds=seconds, env=env)
+    write_run(tmp_path, "untimed", model="gru", family="recurrent", seed=9, val_acc=0.7, correct=correct_at(0.7),
+              stage="seed")
+    write_report(analyze([tmp_path], resamples=200, seed=0), tmp_path / "report")
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert ("The 5 timed runs took 1.03 h of wall time in all, one after another: 0.67 h on cpu: box x2 threads "
+            "(AVX2, no native bf16) (2 runs); 0.37 h on cpu: box x2 threads (AVX512, native bf16) (3 runs). "
+            "1 run carries no start time and is not counted.") in text
+    assert _row(text, "| cpu: box x2 threads (AVX2, no native bf16) | grid |") == [
+        "cpu: box x2 threads (AVX2, no native bf16)", "grid", "2", "0.67", "20.0", "30.0", "aaaaaaa"]
+    stages = [_row(text, f"| cpu: box x2 threads (AVX512, native bf16) | {s} |")[1:4] for s in ("grid", "promoted", "seed")]
+    assert stages == [["grid", "1", "0.03"], ["promoted", "1", "0.25"], ["seed", "1", "0.08"]]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from imdb_lm.errors import UserError
-from imdb_lm.report import outcomes
+from imdb_lm.report import cost, outcomes
 from imdb_lm.runs.records import EVALUATIONS_DIR, METRICS_FILE, read_metrics
 
 SPLITS = ("train", "val", "test")
@@ -89,7 +89,7 @@ def check_fingerprints(records: list[dict]) -> None:
 def _row(record: dict) -> dict:
     hp, metrics, timing = record.get("hparams") or {}, record.get("metrics") or {}, record.get("timing") or {}
     config, test = record.get("config") or {}, (record.get("metrics") or {}).get("test") or {}
-    model = record.get("model") or {}
+    model, env = record.get("model") or {}, record.get("env") or {}
     params = model.get("params") or {}
     return {
         "run_dir": record["run_dir"], # Reused jobs are copies of one result: same config key, one row (records
@@ -115,6 +115,9 @@ def _row(record: dict) -> dict:
         "test_samples_per_s": timing.get("test_samples_per_s"),
         "latency_ms_p50": timing.get("latency_ms_p50"), "latency_ms_p95": timing.get("latency_ms_p95"),
         "device": (record.get("env") or {}).get("device"),
+        "machine": cost.machine(env.get("device"), env.get("cpu_capability"), env.get("bf16_native")),
+        "git_revision": env.get("git_revision"),
+        "wall_seconds": cost.wall_seconds(record.get("started_at"), record.get("finished_at")),
         "has_predictions": outcomes.has_test_outcomes(record["run_dir"], record),
         # the study's stage (grid / promoted / seed / curve / ablation) and fidelity, where recorded
         "stage": record.get("stage"), "train_reviews": train_reviews(record),
@@ -172,7 +175,7 @@ def runs_frame(records: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame([_row(r) for r in records])
     frame = frame.sort_values("finished_at").drop_duplicates("job_key", keep="last")
     numeric = ["lr", "lr_scale", "val_acc", "ood_acc", "test_acc", "test_f1", "test_auroc", "test_loss", "fit_seconds",
-               "epoch_seconds", "train_samples_per_s", "train_tokens_per_s", "test_samples_per_s", "latency_ms_p50", "latency_ms_p95"]
+               "epoch_seconds", "wall_seconds", "train_samples_per_s", "train_tokens_per_s", "test_samples_per_s", "latency_ms_p50", "latency_ms_p95"]
     frame[numeric] = frame[numeric].apply(pd.to_numeric, errors="coerce")
     return frame.sort_values(["family", "model", "optimizer", "lr", "batch_size", "seed"],
                              na_position="last").reset_index(drop=True)

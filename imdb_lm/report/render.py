@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from imdb_lm.atomic import write_text
-from imdb_lm.report import contrasts, fidelity, findings, importance, parallel, plots, speed, tables
+from imdb_lm.report import contrasts, cost, fidelity, findings, importance, parallel, plots, speed, tables
 from imdb_lm.report.analysis import Analysis
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
@@ -211,6 +211,20 @@ def rank_agreement_blocks(analysis: Analysis) -> list[tuple[str, object]]:
             ("table", table)]
 
 
+def cost_blocks(runs: pd.DataFrame) -> list[tuple[str, object]]:
+    """The measured wall time per machine kind and stage, with the code revisions that ran there."""
+    table = cost.cost_table(runs)
+    if table.empty:
+        return []
+    return [("h2", "What it cost: wall time per machine and stage"), ("p", cost.summary(runs)), ("table", table),
+            ("note", "From the runs' own records, per machine kind (device, CPU capability, native bf16). A "
+                     "run's wall time runs from its start to its record (start-up, tokenization, fit, test, "
+                     "latency sample); a run resumed after an interruption counts its last attempt; reused runs "
+                     "count once; out-of-domain evaluations and the gaps between jobs are not counted. The study ran "
+                     "at low priority beside other work on shared machines: these are what it took there, not "
+                     "idle timings (the speed ratios come from the interleaved bench).")]
+
+
 def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[str, object]]:
     runs = analysis.runs
     statuses = ", ".join(f"{n} {s}" for s, n in runs["status"].value_counts().items())
@@ -291,6 +305,7 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
             ("h3", "Seed variance of the selected settings"),
             ("table", seed_table(analysis.seed_variance)),
             *rerun_blocks(analysis.seed_variance)]
+    out += cost_blocks(runs)
     broken = runs[runs["status"] != "completed"]
     if not broken.empty:
         out += [("h3", "Runs that did not complete"),
