@@ -15,7 +15,19 @@ from pathlib import Path
 import pandas as pd
 
 from imdb_lm.atomic import write_text
-from imdb_lm.report import contrasts, cost, fidelity, findings, importance, parallel, plots, speed, tables
+from imdb_lm.errors import UserError
+from imdb_lm.report import (
+    contrasts,
+    cost,
+    fidelity,
+    findings,
+    headline,
+    importance,
+    parallel,
+    plots,
+    speed,
+    tables,
+)
 from imdb_lm.report.analysis import Analysis
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
@@ -405,10 +417,20 @@ def make_figures(analysis: Analysis, fig_dir: Path) -> dict[str, Path | None]:
     }
 
 
-def write_report(analysis: Analysis, out_dir: str | Path, markdown: str | Path | None = None) -> dict[str, Path]:
+def write_report(analysis: Analysis, out_dir: str | Path, markdown: str | Path | None = None,
+                 headline_page: str | Path | None = None) -> dict[str, Path]:
     """Write results.csv, figures/*.png, report.md and report.html into `out_dir` (and the markdown to
-    `markdown`, its links relative to that file, e.g. docs/study.md); return their paths."""
+    `markdown`, its links relative to that file, e.g. docs/study.md; and the headline block into
+    `headline_page`, e.g. README.md); return their paths."""
     out_dir = Path(out_dir)
+    block = None
+    if headline_page is not None:  # checked before anything is written
+        block = headline.markdown(analysis, analysis.fidelity.get("full", ""),
+                                  headline.relative_link(Path(markdown or out_dir / "report.md"), Path(headline_page)))
+        if block is None:
+            raise UserError(f"headline={headline_page}: no headline yet: it needs a selected setting of both "
+                            "families (an RNN and a transformer) among the runs")
+        headline.check_page(headline_page)
     out_dir.mkdir(parents=True, exist_ok=True)
     figures = make_figures(analysis, out_dir / "figures")
     items = blocks(analysis, figures)
@@ -418,4 +440,6 @@ def write_report(analysis: Analysis, out_dir: str | Path, markdown: str | Path |
     _write(paths["html"], to_html(items, out_dir))
     if markdown is not None:
         _write(Path(markdown), to_markdown(items, Path(markdown).parent))
+    if block is not None:
+        headline.write_into(headline_page, block)
     return {**paths, **{f"figure_{k}": v for k, v in figures.items() if v is not None}}
