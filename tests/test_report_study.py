@@ -300,3 +300,22 @@ def test_the_cost_is_the_runs_wall_time_per_machine_kind_and_stage(tmp_path):
         "cpu: box x2 threads (AVX2, no native bf16)", "grid", "2", "0.67", "20.0", "30.0", "aaaaaaa"]
     stages = [_row(text, f"| cpu: box x2 threads (AVX512, native bf16) | {s} |")[1:4] for s in ("grid", "promoted", "seed")]
     assert stages == [["grid", "1", "0.03"], ["promoted", "1", "0.25"], ["seed", "1", "0.08"]]
+
+
+def test_how_the_study_was_run_states_the_shared_policy_and_names_what_differs(tmp_path):
+    policy = {"precision": "32-true", "gradient_clip_val": 1.0}
+    write_run(tmp_path, "grid-gru", model="gru", family="recurrent", val_acc=0.7, correct=correct_at(0.7),
+              stage="grid", train_reviews=1000, hparams=policy)
+    write_run(tmp_path, "seed-gru", model="gru", family="recurrent", val_acc=0.8, correct=correct_at(0.8),
+              stage="seed", hparams=policy)
+    write_run(tmp_path, "seed-trf", model="transformer", family="transformer", val_acc=0.9, correct=correct_at(0.9),
+              stage="seed", hparams={**policy, "max_length": 256})
+    write_report(analyze([tmp_path], resamples=200, seed=0), tmp_path / "report")
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert ("Training policy, read from the records: learning-rate schedule linear; precision 32-true; gradient "
+            "norm clipped to 1.0. Differing between families: recurrent: 128 tokens per review, transformer: 256 "
+            "tokens per review.") in text
+    assert ("- grid (1 run; 1,000 train reviews, 5 epochs; validated on 2,500 val reviews): every model x "
+            "optimizer") in text
+    assert "- seed (2 runs; 20,000 train reviews, 5 epochs; validated on 2,500 val reviews): more seeds" in text
+    assert "promoted (" not in text  # no such stage ran

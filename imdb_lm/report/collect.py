@@ -100,6 +100,10 @@ def _row(record: dict) -> dict:
         "optimizer": hp.get("optimizer"), "lr": hp.get("lr"), "lr_scale": float(config.get("lr_scale", 1.0)),
         "batch_size": hp.get("batch_size"), "max_length": hp.get("max_length"),
         "max_epochs": hp.get("max_epochs"), "scheduler": hp.get("scheduler"),
+        # the rest of the training policy (report/design.py states it from the records)
+        "warmup_ratio": (config.get("scheduler") or {}).get("warmup_ratio"),
+        "precision": hp.get("precision"), "gradient_clip_val": hp.get("gradient_clip_val"),
+        "min_steps": ((config.get("callbacks") or {}).get("min_steps") or {}).get("steps"),
         "train_limit": hp.get("train_limit"), "seed": record.get("seed", hp.get("seed")),
         # more axes a sweep may vary (report/importance.py): regularisation, truncation, model shape
         "weight_decay": hp.get("weight_decay"), "truncation": hp.get("truncation"),
@@ -121,6 +125,7 @@ def _row(record: dict) -> dict:
         "has_predictions": outcomes.has_test_outcomes(record["run_dir"], record),
         # the study's stage (grid / promoted / seed / curve / ablation) and fidelity, where recorded
         "stage": record.get("stage"), "train_reviews": train_reviews(record),
+        "val_reviews": ((record.get("splits") or {}).get("val") or {}).get("count"),
         **out_of_domain(record),
     }
 
