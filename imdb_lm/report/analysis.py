@@ -29,6 +29,7 @@ class Analysis:
     seed_variance: pd.DataFrame
     histories: dict[str, list[dict]]
     device: str
+    device_count: int = 1              # machine kinds the runs were made on
     sources: list[str] = field(default_factory=list)
     # Faithfulness of the selected runs' explanations (report/interpretability.py; empty until explained)
     interpretability: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -72,7 +73,9 @@ def analyze(dirs: list[str | Path], resamples: int = 10_000, seed: int = 0) -> A
         if not source.empty:
             ood_comparison = tables.seed_comparison(runs, *selected, resamples, seed, evaluation=source.mode().iloc[0])
     models = sorted(tables.finished(runs)["model"].unique())
-    devices = runs["device"].dropna()
+    # the machine kind (device with its CPU capability) where records have it: one CPU model name
+    # covers machines with and without native bf16, which time differently
+    devices = runs["machine"].fillna(runs["device"]).dropna() if "machine" in runs else runs["device"].dropna()
     analysis = Analysis(
         runs=runs, majority=majority, leaderboard=board, best_family=best, comparison=comparison,
         ood_comparison=ood_comparison,
@@ -83,7 +86,7 @@ def analyze(dirs: list[str | Path], resamples: int = 10_000, seed: int = 0) -> A
         stability_optimizer_lr=tables.stability(runs, ["family", "optimizer", "lr_scale"]),
         seed_variance=tables.seed_variance(runs, board),
         histories=collect.histories(list(board["best_run"])) if not board.empty else {},
-        device=describe_devices(devices),
+        device=describe_devices(devices), device_count=max(1, devices.nunique()),
         sources=[str(d) for d in dirs], importance=importance(fidelity.grid(runs)),
         fidelity={"full": fidelity.describe_full(runs), "grid": fidelity.describe(fidelity.grid(runs))},
         efficiency=efficiency.curve_table(runs, best), contrasts=contrasts.contrast_table(runs, resamples, seed, bench),

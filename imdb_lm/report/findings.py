@@ -58,7 +58,7 @@ def comparison(analysis) -> list[str]:
     latency = _ratio(trf["latency_ms_p50"], rnn["latency_ms_p50"])
     throughput = _ratio(rnn["test_samples_per_s"], trf["test_samples_per_s"])
     train = _ratio(trf["fit_seconds"], rnn["fit_seconds"])
-    mixed = analysis.runs["device"].nunique() > 1  # a study resumed on another machine
+    mixed = analysis.device_count > 1  # a study resumed on another machine
     where = (f"From the runs' own records, made on {analysis.device} (timings mix machines)" if mixed
              else f"On this device ({analysis.device})")
     sentences.append(
