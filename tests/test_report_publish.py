@@ -169,3 +169,54 @@ def test_strip_paths_keeps_urls_and_relative_names():
     assert strip_paths({"a": "/home/x/outputs/run1", "b": "sqlite:///outputs/o.db", "c": "val/acc",
                         "d": "error in /tmp/x/y.py line 3", "e": ["C:\\Users\\me\\run"]}) == {
         "a": "run1", "b": "sqlite:///outputs/o.db", "c": "val/acc", "d": "error in y.py line 3", "e": ["run"]}
+
+
+def _reused_copy(source: Path, into: Path, finished_at: str | None = None) -> Path:
+    """The copy an earlier skip_completed made of a finished run: its record and test predictions,
+    without the evaluations stored beside the original."""
+    record = json.loads((source / "metrics.json").read_text())
+    if finished_at is not None:  # or: the job trained again, another result
+        record["finished_at"] = finished_at
+    into.mkdir(parents=True)
+    (into / "metrics.json").write_text(json.dumps({**record, "reused_from": str(source)}))
+    shutil.copyfile(source / "predictions.csv", into / "predictions.csv")
+    return into
+
+
+def test_publishing_a_reused_copy_keeps_the_published_evaluations(tmp_path):
+    original = write_run(tmp_path / "sweep1", "gru", model="gru", family="recurrent", val_acc=0.8,
+                         correct=correct_at(0.8), stage="promoted", ood_acc=0.7)
+    (original / "explain.json").write_text(json.dumps({"n_reviews": 2}))
+    out = tmp_path / "docs" / "study"
+    run_publish(tmp_path / "sweep1", out=out)
+    (name,) = [p.parent.name for p in out.glob("runs/*/metrics.json")]
+    before = json.loads((out / "runs" / name / "metrics.json").read_text())
+    assert set(before["outcomes"]) == {"test", "rotten_tomatoes"} and "evaluations" in before
+
+    _reused_copy(original, tmp_path / "sweep2" / "gru")
+    run_publish(tmp_path / "sweep2", out=out)
+    after = json.loads((out / "runs" / name / "metrics.json").read_text())
+    assert after["evaluations"] == before["evaluations"] and after["outcomes"] == before["outcomes"]
+    assert (out / "runs" / name / "explain.json").is_file()
+    assert analyze([out], resamples=200).leaderboard.iloc[0]["ood_acc"] == pytest.approx(0.7)
+
+    # the same job trained again is another result: the evaluations of the old checkpoint go
+    _reused_copy(original, tmp_path / "sweep3" / "gru", finished_at="2026-02-01T00:00:00+00:00")
+    run_publish(tmp_path / "sweep3", out=out)
+    retrained = json.loads((out / "runs" / name / "metrics.json").read_text())
+    assert "evaluations" not in retrained and set(retrained["outcomes"]) == {"test"}
+    assert not (out / "runs" / name / "explain.json").exists()
+
+
+def test_a_reused_job_carries_the_evaluations_of_the_run_it_copies(tmp_path):
+    source = write_run(tmp_path / "old", "gru", model="gru", family="recurrent", val_acc=0.8,
+                       correct=correct_at(0.8), ood_acc=0.7)
+    (source / "explain.json").write_text("{}")
+    record = {**json.loads((source / "metrics.json").read_text()), "run_dir": str(source)}
+    cfg = OmegaConf.create({"paths": {"run_dir": str(tmp_path / "new")}, "stage": "seed"})
+    (tmp_path / "new").mkdir()
+    assert jobs.reuse(record, cfg) == 0.8
+    assert sorted(p.name for p in (tmp_path / "new" / "evaluations").iterdir()) == sorted(
+        p.name for p in (source / "evaluations").iterdir())
+    assert (tmp_path / "new" / "explain.json").is_file()
+    assert analyze([tmp_path / "new"], resamples=200).leaderboard.iloc[0]["ood_acc"] == pytest.approx(0.7)

@@ -71,6 +71,23 @@ def compact(record: dict) -> dict:
     return out
 
 
+def keep_published(new: dict, earlier: dict) -> dict:
+    """`new` (compact) with what the published record of the same result holds and `new` lacks: a job
+    reused by a later sweep is a copy of its record made without the evaluations stored beside the
+    original (out of domain), and publishing that copy must not drop them. A different result (the
+    job trained again) replaces the earlier record whole: its evaluations scored another checkpoint."""
+    from imdb_lm.report import outcomes
+
+    if new.get("finished_at") != earlier.get("finished_at"):
+        return new
+    merged = dict(new)
+    for key in ("evaluations", outcomes.OUTCOMES_KEY):
+        kept = {**(earlier.get(key) or {}), **(new.get(key) or {})}
+        if kept:
+            merged[key] = kept
+    return merged
+
+
 def record_name(record: dict) -> str:
     """A stable folder name: the model and the run key (a keyless failed job: a hash of where it ran)."""
     model = re.sub(r"[^A-Za-z0-9_.-]+", "_", str((record.get("model") or {}).get("name") or "run"))
@@ -117,14 +134,22 @@ def publish(cfg) -> dict:
     for record in sorted(records, key=lambda r: r.get("finished_at") or ""):
         newest[record_name(record)] = record
     # Everything is built before anything is written: a bad record stops the command with nothing changed.
-    files = {}
+    earlier = {Path(r["run_dir"]).name: r for r in published}
+    files, stale = {}, []
     for name, record in sorted(newest.items()):
-        files[out / RUNS_DIR / name / METRICS_FILE] = json.dumps(compact(record), separators=(",", ":"))
+        record_out = compact(record)
+        if name in earlier:
+            record_out = keep_published(record_out, earlier[name])
+        files[out / RUNS_DIR / name / METRICS_FILE] = json.dumps(record_out, separators=(",", ":"))
         explain = _explain(record)
         if explain is not None:
             files[out / RUNS_DIR / name / EXPLAIN_FILE] = explain
+        elif name in earlier and record_out.get("finished_at") != earlier[name].get("finished_at"):
+            stale.append(out / RUNS_DIR / name / EXPLAIN_FILE)  # explained another checkpoint
     for path, text in files.items():
         write_text(path, text + "\n")
+    for path in stale:
+        path.unlink(missing_ok=True)
     table = results_table(out)
     write_text(out / RESULTS_CSV, table.to_csv(index=False))
     sizes = [p.stat().st_size for p in (out / RUNS_DIR).rglob("*") if p.is_file()]

@@ -17,7 +17,15 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from imdb_lm.runs.key import RESULTS_VERSION, config_key
-from imdb_lm.runs.records import METRICS_FILE, PREDICTIONS_FILE, new_record, read_metrics, write_metrics
+from imdb_lm.runs.records import (
+    EVALUATIONS_DIR,
+    EXPLAIN_FILE,
+    METRICS_FILE,
+    PREDICTIONS_FILE,
+    new_record,
+    read_metrics,
+    write_metrics,
+)
 
 FINISHED = ("completed", "diverged")
 
@@ -58,6 +66,12 @@ def reuse(record: dict, cfg: DictConfig) -> float | None:
     write_metrics(run_dir, {**record, "stage": cfg.get("stage"), "reused_from": str(source)})
     if (source / PREDICTIONS_FILE).is_file():
         shutil.copyfile(source / PREDICTIONS_FILE, run_dir / PREDICTIONS_FILE)
+    # What was measured on this result afterwards (out-of-domain evaluations, explanations) belongs
+    # to it too; a compact record carries its evaluations inside and needs no copy.
+    if (source / EVALUATIONS_DIR).is_dir():
+        shutil.copytree(source / EVALUATIONS_DIR, run_dir / EVALUATIONS_DIR, dirs_exist_ok=True)
+    if (source / EXPLAIN_FILE).is_file():
+        shutil.copyfile(source / EXPLAIN_FILE, run_dir / EXPLAIN_FILE)
     print(f"skip_completed: reusing the finished result in {source}")
     return (record.get("metrics") or {}).get("best_val_acc")
 
