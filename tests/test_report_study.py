@@ -319,3 +319,24 @@ def test_how_the_study_was_run_states_the_shared_policy_and_names_what_differs(t
             "optimizer") in text
     assert "- seed (2 runs; 20,000 train reviews, 5 epochs; validated on 2,500 val reviews): more seeds" in text
     assert "promoted (" not in text  # no such stage ran
+
+
+def test_failed_grid_cells_and_optimizers_that_agree_are_named(tmp_path):
+    for optimizer, decay in (("adam", 0.0), ("adamw", 0.01)):
+        for scale, acc in ((0.3, 0.60), (1.0, 0.70), (3.0, 0.65)):
+            run = write_run(tmp_path, f"gru-{optimizer}-{scale}", model="gru", family="recurrent", optimizer=optimizer,
+                            lr_scale=scale, val_acc=acc, correct=correct_at(acc), stage="grid", train_reviews=1000,
+                            hparams={"weight_decay": decay})
+            record = json.loads((run / "metrics.json").read_text())
+            record["metrics"]["test"]["loss"] = 0.5 + decay  # distinct runs
+            (run / "metrics.json").write_text(json.dumps(record))
+    write_run(tmp_path, "gru-sgd-0.3", model="gru", family="recurrent", optimizer="sgd", lr_scale=0.3, val_acc=0.55,
+              correct=correct_at(0.55), stage="grid", train_reviews=1000)
+    write_run(tmp_path, "gru-sgd-1", model="gru", family="recurrent", optimizer="sgd", lr_scale=1.0, val_acc=0.5,
+              status="diverged", stage="grid", train_reviews=1000)
+    write_report(analyze([tmp_path], resamples=200, seed=0), tmp_path / "report")
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "| sgd | 55.0 | failed |  |" in text  # ran and failed vs never ran (x3)
+    assert ("For gru, adam and adamw give the same test accuracy within 0.1 points (a few of the test reviews) in "
+            "all 3 learning-rate cells (distinct runs: their test losses differ); weight decay 0 vs 0.01") in text
+    assert "adam and sgd give" not in text and "adamw and sgd give" not in text

@@ -118,7 +118,34 @@ def sensitivity(analysis) -> list[str]:
     if narrowest[1] != widest[1]:
         sentence += (f" and of {narrowest[1]} {narrowest[2] * 100:.1f}-{narrowest[3] * 100:.1f}% "
                      f"({narrowest[4]} cells, the narrowest)")
-    return [sentence + "."] + rank_agreement(analysis)
+    return [sentence + "."] + twin_optimizers(analysis) + rank_agreement(analysis)
+
+
+TWIN_POINTS = 0.001  # optimizers this close in every cell look like one run counted twice: say they are not
+
+
+def twin_optimizers(analysis) -> list[str]:
+    """Two optimizers of one model whose grid cells all agree within TWIN_POINTS: stated, with the
+    evidence that they are distinct runs (their test losses differ), before a reader suspects a bug."""
+    out = []
+    grid = fidelity.grid(analysis.runs)
+    for model, table in analysis.sensitivity.items():
+        names = list(table.index)
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                both = table.loc[[a, b]].dropna(axis=1)
+                if both.shape[1] < 3 or (both.loc[a] - both.loc[b]).abs().max() > TWIN_POINTS:
+                    continue
+                runs = grid[(grid["model"] == model) & grid["optimizer"].isin([a, b])]
+                losses = runs.groupby("optimizer")["test_loss"].apply(lambda v: tuple(sorted(v.round(7))))
+                distinct = len(losses) == 2 and losses.iloc[0] != losses.iloc[1]
+                decay = runs.groupby("optimizer")["weight_decay"].first()
+                out.append(f"For {model}, {a} and {b} give the same test accuracy within "
+                           f"{TWIN_POINTS * 100:.1f} points (a few of the test reviews) in all {both.shape[1]} learning-rate cells"
+                           + (" (distinct runs: their test losses differ)" if distinct else "")
+                           + (f"; weight decay {decay[a]:g} vs {decay[b]:g}" if a in decay and b in decay else "")
+                           + ": at these rates the two updates barely differ.")
+    return out
 
 
 def rank_agreement(analysis) -> list[str]:

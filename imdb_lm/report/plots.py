@@ -38,6 +38,7 @@ def sensitivity_heatmaps(frame: pd.DataFrame, path: Path, fidelity: str = "") ->
     image = None
     for ax, model in zip(axes.flat, models, strict=False):
         acc, lrs = tables.sensitivity(frame, model), tables.lr_values(frame, model)
+        failed = tables.failed_cells(frame, model)
         image = ax.imshow(acc.to_numpy(float) * 100, cmap="viridis", vmin=45, vmax=100, aspect="auto")
         ax.set_xticks(range(acc.shape[1]), [f"x{c:g}" for c in acc.columns])
         ax.set_yticks(range(acc.shape[0]), acc.index)
@@ -46,7 +47,9 @@ def sensitivity_heatmaps(frame: pd.DataFrame, path: Path, fidelity: str = "") ->
         for i, opt in enumerate(acc.index):
             for j, scale in enumerate(acc.columns):
                 value = acc.loc[opt, scale]
-                if not np.isnan(value):
+                if np.isnan(value) and (opt, scale) in failed:
+                    ax.text(j, i, "failed", ha="center", va="center", fontsize=8, color="dimgray")
+                elif not np.isnan(value):
                     lr = lrs.loc[opt, scale] if opt in lrs.index and scale in lrs.columns else float("nan")
                     ax.text(j, i, f"{value * 100:.1f}\nlr {lr:.0e}", ha="center", va="center", fontsize=8,
                             color="white" if value < 0.8 else "black")

@@ -98,8 +98,12 @@ def mcnemar_table(analysis: Analysis) -> pd.DataFrame:
                          for seed_a, seed_b, m in analysis.comparison["mcnemar"]])
 
 
-def _percent_frame(table: pd.DataFrame) -> pd.DataFrame:
-    out = (table * 100).round(1)
+def _percent_frame(table: pd.DataFrame, failed: set[tuple[str, float]] = frozenset()) -> pd.DataFrame:
+    """A sensitivity table in percent; a cell that ran but where every run failed reads "failed"."""
+    out = (table * 100).round(1).astype(object)
+    for opt, scale in failed:
+        if opt in out.index and scale in out.columns and pd.isna(out.loc[opt, scale]):
+            out.loc[opt, scale] = "failed"
     out.columns = [f"lr x{c:g}" for c in out.columns]
     return out.reset_index()
 
@@ -288,11 +292,13 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
     out += interpretability_blocks(analysis)
     out += [("h2", "Sensitivity to optimizer and learning rate"),
             ("note", f"Fidelity: {grid}. Each cell: test accuracy (mean over seeds) of the batch size chosen on "
-                     "validation for that optimizer and learning rate."),
+                     "validation for that optimizer and learning rate; \"failed\": every run of the cell diverged "
+                     "or failed (the list at the end); blank: not run."),
             ("figure", figures.get("sensitivity"))]
     for model, table in analysis.sensitivity.items():
         if not table.empty:
-            out += [("h3", f"{model}: test accuracy %"), ("table", _percent_frame(table))]
+            out += [("h3", f"{model}: test accuracy %"),
+                    ("table", _percent_frame(table, tables.failed_cells(analysis.runs, model)))]
     out += rank_agreement_blocks(analysis)
     out += [("h3", "By optimizer: the setting chosen on validation"),
             ("table", selected_table(analysis.optimizer, "optimizer", "optimizer"))]

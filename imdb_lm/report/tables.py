@@ -112,6 +112,16 @@ def sensitivity(frame: pd.DataFrame, model: str) -> pd.DataFrame:
     return rows.pivot_table(index="optimizer", columns="lr_scale", values="test_acc", aggfunc="first")
 
 
+def failed_cells(frame: pd.DataFrame, model: str) -> set[tuple[str, float]]:
+    """(optimizer, lr_scale) cells of one model's grid that ran but where no run finished: shown as
+    failed, not left blank like the cells the grid never ran."""
+    grid = fidelity.grid(frame)
+    grid = grid[grid["model"] == model]
+    done = finished(grid)
+    ran = set(zip(grid["optimizer"], grid["lr_scale"], strict=True))
+    return ran - set(zip(done["optimizer"], done["lr_scale"], strict=True))
+
+
 def lr_values(frame: pd.DataFrame, model: str) -> pd.DataFrame:
     """The actual learning rate behind each optimizer x lr_scale cell."""
     rows = frame[frame["model"] == model]
