@@ -157,17 +157,20 @@ def stability_plot(by_optimizer_lr: pd.DataFrame, path: Path, fidelity: str = ""
     for ax, family in zip(axes.flat, families, strict=True):
         rows = by_optimizer_lr[by_optimizer_lr["family"] == family]
         pivot = rows.pivot_table(index="optimizer", columns="lr_scale", values="failed_share")
+        counts = rows.pivot_table(index="optimizer", columns="lr_scale", values=["failed", "runs"], aggfunc="sum")
         width = 0.8 / max(1, pivot.shape[1])
         for k, scale in enumerate(pivot.columns):
             bars = ax.bar(np.arange(len(pivot)) + k * width, pivot[scale] * 100, width, label=f"lr x{scale:g}")
-            ax.bar_label(bars, labels=[f"{v * 100:.0f}%" if not np.isnan(v) else "" for v in pivot[scale]],
-                         fontsize=7)
+            # the counts under the share: 0% of 1 run and 0% of 12 are different evidence
+            ax.bar_label(bars, labels=[f"{v * 100:.0f}%\n{int(counts[('failed', scale)][opt])}/"
+                                       f"{int(counts[('runs', scale)][opt])}" if not np.isnan(v) else ""
+                                       for opt, v in pivot[scale].items()], fontsize=7)
         ax.set_xticks(np.arange(len(pivot)) + width * (pivot.shape[1] - 1) / 2, pivot.index)
         ax.set_ylim(0, 105)
         ax.set_ylabel("failed runs (%)")
         ax.set_title(tables.FAMILY_LABEL.get(family, family))
         ax.legend(fontsize=8)
-    fig.suptitle("Stability: runs that failed or ended at or below the majority class"
+    fig.suptitle("Stability: runs that failed or ended at or below the majority class (share, failed/runs)"
                  + (f"\n{fidelity}" if fidelity else ""), fontsize=10)
     return _save(fig, path)
 
