@@ -108,3 +108,40 @@ def test_speed_ratios_come_from_the_interleaved_bench_where_it_measured_both(tmp
     assert ("The claim that RNNs are slower to train holds here: bigru_large takes 3.00x the time per training "
             "token of transformer_scratch (from one interleaved bench at an equal token budget)") in text
     assert "one interleaved bench (" in text and "the same 256 training reviews for every model" in text
+
+
+def test_a_difference_only_the_unadjusted_interval_excludes_is_said_so(ablation):
+    _, text = ablation
+    assert ("Lexical pretraining: bigru_minilm_emb minus bigru_wordpiece is +4.0 points of test accuracy") in text
+    line = next(line for line in text.splitlines() if "bigru_minilm_emb minus bigru_wordpiece" in line)
+    assert line.endswith("not distinguishable from zero after the adjustment (the unadjusted interval alone "
+                         "excludes zero).")
+    line = next(line for line in text.splitlines() if "transformer_scratch minus bigru_large is" in line)
+    assert line.endswith("seeds): not distinguishable from zero.")
+
+
+@pytest.mark.parametrize("per_token, verdict", [(0.5, "holds here: bigru_large takes 2.00x"),
+                                                (0.95, "is not settled (within 10%, the noise of timings on "
+                                                       "shared machines) here: bigru_large takes 1.05x"),
+                                                (1.25, "does not hold here: bigru_large takes 0.80x")])
+def test_slower_to_train_is_called_only_beyond_the_noise_of_timings(per_token, verdict):
+    import pandas as pd
+
+    from imdb_lm.report.contrasts import sentences
+    row = {"contrast": "architecture at matched size", "A": "transformer_scratch", "B": "bigru_large",
+           "A - B (points)": 0.0, "low": -1.0, "high": 1.0, "p (Holm)": 1.0, "interval excludes 0": False,
+           "reliable": False, "seeds A": 3, "seeds B": 3, "time / token A/B": per_token, "speed from": "bench"}
+    (claim,) = [s for s in sentences(pd.DataFrame([row])) if s.startswith("The claim that RNNs are slower")]
+    assert f"The claim that RNNs are slower to train {verdict} the time per training token" in claim
+
+
+def test_an_ablation_at_a_step_budget_states_the_budget_not_epochs(tmp_path):
+    from imdb_lm.report import contrasts, fidelity
+    for model, acc in (("bow", 0.86), ("bigru", 0.85)):
+        run = write_run(tmp_path, model, model=model, family="recurrent", val_acc=acc, correct=correct_at(acc),
+                        stage="ablation", batch_size=32, max_epochs=100, epochs_run=1)
+        record = json.loads((run / "metrics.json").read_text())
+        record["config"]["trainer"] = {"max_steps": 600}
+        (run / "metrics.json").write_text(json.dumps(record))
+    runs = analyze([tmp_path], resamples=200).runs
+    assert fidelity.describe(contrasts.pool(runs)) == "20,000 train reviews, 600 optimizer steps of 32 reviews"

@@ -100,6 +100,7 @@ def _row(record: dict) -> dict:
         "optimizer": hp.get("optimizer"), "lr": hp.get("lr"), "lr_scale": float(config.get("lr_scale", 1.0)),
         "batch_size": hp.get("batch_size"), "max_length": hp.get("max_length"),
         "max_epochs": hp.get("max_epochs"), "scheduler": hp.get("scheduler"),
+        "max_steps": step_budget((config.get("trainer") or {}).get("max_steps")),
         # the rest of the training policy (report/design.py states it from the records)
         "warmup_ratio": (config.get("scheduler") or {}).get("warmup_ratio"),
         "precision": hp.get("precision"), "gradient_clip_val": hp.get("gradient_clip_val"),
@@ -128,6 +129,11 @@ def _row(record: dict) -> dict:
         "val_reviews": ((record.get("splits") or {}).get("val") or {}).get("count"),
         **out_of_domain(record),
     }
+
+
+def step_budget(max_steps) -> int | None:
+    """A run's optimizer-step budget (trainer.max_steps), None when unset (-1: train by epochs)."""
+    return int(max_steps) if max_steps is not None and int(max_steps) > 0 else None
 
 
 def epochs_given(max_epochs, epoch_seconds) -> int | None:

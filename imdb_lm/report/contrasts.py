@@ -16,6 +16,7 @@ import pandas as pd
 from imdb_lm.report import fidelity, speed, statistics, tables
 
 ALPHA = 0.05
+SAME_SPEED = 0.10  # time-per-token ratios within 10% of 1 are not called slower or faster
 
 # (what the contrast isolates, model A, model B): the difference is A - B
 NAMED = [("pretraining", "transformer", "transformer_scratch"),
@@ -97,6 +98,8 @@ def sentences(table: pd.DataFrame) -> list[str]:
     out = []
     for _, row in table[table["contrast"] != "the floor"].iterrows():
         verdict = ("reliably " + ("higher" if row["low"] > 0 else "lower") if row["reliable"]
+                   else "not distinguishable from zero after the adjustment (the unadjusted interval alone "
+                        "excludes zero)" if row["interval excludes 0"]
                    else "not distinguishable from zero")
         out.append(f"{row['contrast'].capitalize()}: {row['A']} minus {row['B']} is {row['A - B (points)']:+.1f} "
                    f"points of test accuracy (95% unadjusted interval {row['low']:+.1f} to {row['high']:+.1f}, "
@@ -113,11 +116,14 @@ def sentences(table: pd.DataFrame) -> list[str]:
                    f"to {row['high']:+.1f}, Holm-adjusted p {_p(row['p (Holm)'])}).")
         per_token = row["time / token A/B"]
         if not pd.isna(per_token):
-            slower = per_token < 1  # B (the RNN) takes longer per training token than A (the transformer)
+            rnn_over_transformer = 1 / per_token  # B (the RNN) per training token over A (the transformer)
+            holds = ("holds" if rnn_over_transformer > 1 + SAME_SPEED else "does not hold"
+                     if rnn_over_transformer < 1 - SAME_SPEED else
+                     f"is not settled (within {SAME_SPEED:.0%}, the noise of timings on shared machines)")
             source = ("from one interleaved bench at an equal token budget" if row["speed from"] == "bench" else
                       "from the runs' own throughput records, not an interleaved bench")
-            out.append(f"The claim that RNNs are slower to train {'holds' if slower else 'does not hold'} here: "
-                       f"{row['B']} takes {1 / per_token:.2f}x the time per training token of {row['A']} "
+            out.append(f"The claim that RNNs are slower to train {holds} here: "
+                       f"{row['B']} takes {rnn_over_transformer:.2f}x the time per training token of {row['A']} "
                        f"({source}).")
     return out
 

@@ -106,11 +106,23 @@ def epochs(frame: pd.DataFrame) -> str:
     return _span((completed if not completed.empty else frame)[column], "epoch")
 
 
+def step_budget(frame: pd.DataFrame) -> str | None:
+    """"600 optimizer steps of 32 reviews" where every run was given a step budget (the ablation's;
+    its max_epochs is a bound never reached), else None: epochs describe it."""
+    if "max_steps" not in frame:
+        return None
+    completed = frame[frame["status"] == "completed"] if "status" in frame else frame
+    budgets = (completed if not completed.empty else frame)
+    if budgets["max_steps"].isna().any():
+        return None
+    return f"{_span(budgets['max_steps'], 'optimizer step')} of {_span(budgets['batch_size'], 'review')}"
+
+
 def describe(frame: pd.DataFrame) -> str:
     """The fidelity of a set of runs in words, e.g. "20,005 train reviews, 5 epochs"."""
     if frame.empty:
         return "no runs"
-    return f"{_span(frame['train_reviews'], 'train review')}, {epochs(frame)}"
+    return f"{_span(frame['train_reviews'], 'train review')}, {step_budget(frame) or epochs(frame)}"
 
 
 # What a setting is apart from its fidelity (training-set size, epochs) and seed: a grid run and its

@@ -286,8 +286,11 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
                          "intervals are unadjusted, and \"reliable\" needs the bootstrap p-value after Holm's "
                          f"adjustment for all {len(analysis.contrasts)} contrasts below 0.05. Ratios: median training time per "
                          "epoch (from the runs' records), time per training token and median single-review "
-                         "latency, from " + (speed.describe(analysis.speed) if analysis.speed else "the runs' records")
-                         + " where the row says bench, else from the runs' records. Runs: the ablation stage where it exists, at "
+                         "latency, " + (f"from {speed.describe(analysis.speed)} where the row says bench, else from "
+                                        "the runs' records" if analysis.speed else
+                                        "from the runs' records (no interleaved bench in these folders: "
+                                        "`make study-speed` writes one)")
+                         + ". Runs: the ablation stage where it exists, at "
                          f"{fidelity.describe(contrasts.pool(analysis.runs))}.")]
     out += interpretability_blocks(analysis)
     out += [("h2", "Sensitivity to optimizer and learning rate"),
