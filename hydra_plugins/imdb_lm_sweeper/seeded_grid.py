@@ -21,6 +21,9 @@ this is the plain grid + reseed of experiment=compare. The sweep folder gets `st
 what each stage chose, and the run folders of each group's selected setting (read by
 `python -m imdb_lm.study.ood`, the out-of-domain step).
 
+`label` (e.g. ablation) replaces every stage's name in the jobs' `stage=` override, so that the
+runs of another experiment that reuses these stages never count as the study's grid or seeds.
+
 `narrow` keeps a smaller grid for some groups, e.g. {transformer: {lr_scale: [1], data.batch_size:
 [16]}}: jobs of that group whose value of a listed key is not in its list are left out of stage 1.
 It exists because one family can cost ten times another per job (fine-tuning on a CPU).
@@ -101,8 +104,9 @@ class SeededGridSweeper(BasicSweeper):
                  seeds: Sequence[int] = (), group_by: str = "model",
                  narrow: Mapping[str, Mapping[str, Sequence[Any]]] | None = None,
                  promote: Mapping[str, Any] | None = None, curves: Mapping[str, Any] | None = None,
-                 extend: Mapping[str, Any] | None = None) -> None:
+                 extend: Mapping[str, Any] | None = None, label: str | None = None) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params)
+        self.label = label
         extend = dict(extend or {})
         self.extend_key = extend.get("key")
         self.extend_below = sorted((float(v) for v in extend.get("below") or []), reverse=True)
@@ -125,14 +129,21 @@ class SeededGridSweeper(BasicSweeper):
 
     def split_arguments(self, overrides: list[Override], max_batch_size: int | None) -> list[list[list[str]]]:
         (jobs,) = BasicSweeper.split_arguments(overrides, None)
-        jobs = [with_overrides(job, [f"{STAGE}=grid"]) for job in narrowed(jobs, self.group_by, self.narrow)]
+        jobs = [self._labelled(with_overrides(job, [f"{STAGE}=grid"]))
+                for job in narrowed(jobs, self.group_by, self.narrow)]
         if max_batch_size is None:
             return [jobs]
         return list(BasicSweeper.split_overrides_to_chunks(jobs, max_batch_size))
 
+    def _labelled(self, job: list[str]) -> list[str]:
+        """With `label` set (e.g. ablation), every stage's jobs carry stage=<label> instead of the
+        stage's own name: a sweep that is not the study's must not enter its grid or seeds."""
+        return with_overrides(job, [f"{STAGE}={self.label}"]) if self.label else job
+
     def _launch(self, returns: list, jobs: list[list[str]], stage: str) -> list[JobReturn]:
         """Launch the jobs this sweep has not run yet; the stage's results (earlier ones included)."""
         default_seed = str(self.config.get("seed"))  # a job without a seed override runs at it
+        jobs = [self._labelled(job) for job in jobs]
         done = {job_identity(ret): ret for batch in returns for ret in batch}
         fresh, seen = [], set(done)
         for job in jobs:

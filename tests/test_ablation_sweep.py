@@ -1,0 +1,53 @@
+"""experiment=ablation through the real CLI and the study's sweeper on a tiny slice: every job is
+labelled stage=ablation (never the study's grid or seeds), each preset runs at its one setting but the
+scratch transformer, whose rate is chosen on validation among three, and the seeds follow the choice."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from omegaconf import OmegaConf
+
+from imdb_lm.config.compose import compose_train
+from imdb_lm.runs.records import read_metrics
+from tests.helpers import TINY, run_cli
+
+TINY_ABLATION = ["data.train_limit=64", "data.val_limit=32", "data.test_limit=32", "data.max_length=32",
+                 "data.batch_size=8", "trainer.max_steps=4", "trainer.val_check_interval=2",
+                 "trainer.limit_train_batches=1.0", "callbacks.metrics_timing.latency_samples=2"]
+
+
+def test_every_preset_but_the_scratch_transformer_runs_one_setting_and_the_references_the_studys():
+    cfg = compose_train(["experiment=ablation"], with_hydra=True)
+    sweeper = cfg.hydra.sweeper
+    narrow = OmegaConf.to_container(sweeper.narrow)
+    models = sweeper.params.model.split(",")
+    assert sweeper.label == "ablation" and list(sweeper.seeds) == [2, 3] and cfg.seed == 1
+    assert set(narrow) == set(models)
+    assert narrow.pop("transformer_scratch") == {"optimizer": ["adamw"]}  # every lr_scale of the grid
+    assert sweeper.params.lr_scale == "0.3,1,3"
+    assert all(len(setting["optimizer"]) == 1 and len(setting["lr_scale"]) == 1 for setting in narrow.values())
+    # the study's selected settings (promotion, then the best full-fidelity validation)
+    assert narrow["bigru"] == {"optimizer": ["adam"], "lr_scale": [3]}
+    assert narrow["transformer"] == {"optimizer": ["adam"], "lr_scale": [3]}
+
+
+@pytest.mark.slow
+def test_the_ablation_sweep_labels_every_job_and_seeds_the_validated_rate(tmp_path, cache_dir):
+    sweep = tmp_path / "outputs" / "multirun" / "ablation"
+    run_cli("imdb_lm.train", "--multirun", "experiment=ablation", "model=bow,transformer_scratch",
+            "hydra.sweeper.seeds=[2]", *TINY, *TINY_ABLATION, f"hydra.sweep.dir={sweep}", "results_dirs=[outputs]",
+            cwd=tmp_path, cache=cache_dir)
+    records = [read_metrics(p.parent) for p in sorted(sweep.rglob("metrics.json"))]
+    assert len(records) == 6 and all(r["status"] == "completed" for r in records)
+    assert {r["stage"] for r in records} == {"ablation"} and {r["config"]["tag"] for r in records} == {"ablation"}
+    bow = [r for r in records if r["model"]["name"] == "bow"]
+    assert sorted(r["seed"] for r in bow) == [1, 2] and {r["hparams"]["lr"] for r in bow} == {1e-2}
+    scratch = [r for r in records if r["model"]["name"] == "transformer_scratch"]
+    probe = [r for r in scratch if r["seed"] == 1]
+    assert sorted(r["config"]["lr_scale"] for r in probe) == [0.3, 1, 3]
+    best = max(probe, key=lambda r: r["metrics"]["best_val_acc"])  # the first of equals, as the sweeper picks
+    assert [r["hparams"]["lr"] for r in scratch if r["seed"] == 2] == [best["hparams"]["lr"]]
+    selection = json.loads((sweep / "study_selection.json").read_text())
+    assert selection["groups"]["transformer_scratch"]["selected"]["val"] == best["metrics"]["best_val_acc"]
