@@ -340,3 +340,17 @@ def test_failed_grid_cells_and_optimizers_that_agree_are_named(tmp_path):
     assert ("For gru, adam and adamw give the same test accuracy within 0.1 points (a few of the test reviews) in "
             "all 3 learning-rate cells (distinct runs: their test losses differ); weight decay 0 vs 0.01") in text
     assert "adam and sgd give" not in text and "adamw and sgd give" not in text
+
+
+def test_timings_of_the_compared_runs_name_only_their_own_machine(tmp_path):
+    """A study resumed on other machines: the grid ran elsewhere, both compared settings here."""
+    here = {"device": "cpu: here x2 threads", "cpu_capability": "AVX512", "bf16_native": True}
+    write_run(tmp_path, "grid-gru", model="gru", family="recurrent", val_acc=0.7, correct=correct_at(0.7),
+              stage="grid", train_reviews=1000, env={"device": "cpu: elsewhere x2 threads"})
+    write_run(tmp_path, "gru", model="gru", family="recurrent", val_acc=0.8, correct=correct_at(0.8),
+              stage="seed", env=here)
+    write_run(tmp_path, "trf", model="transformer", family="transformer", val_acc=0.9, correct=correct_at(0.9),
+              stage="seed", env=here)
+    comparison = all_findings(analyze([tmp_path], resamples=200, seed=0))["Comparison"]
+    assert comparison[0].startswith("On the same 200 test reviews (distinct by review hash), the transformer")
+    assert comparison[1].startswith("On this device (cpu: here x2 threads (AVX512, native bf16)) the transformer is")

@@ -81,7 +81,8 @@ def gap_sentence(table: pd.DataFrame) -> str | None:
     sizes = list(gap.index)
     first, last = sizes[0], sizes[-1]
     support = (f"{int(seeds.min().min())}-{int(seeds.max().max())} seeds per point"
-               if seeds.min().min() != seeds.max().max() else f"{int(seeds.min().min())} seeds per point")
+               if seeds.min().min() != seeds.max().max() else
+               f"{int(seeds.min().min())} seed{'s' if int(seeds.min().min()) != 1 else ''} per point")
     changes = [(a, b) for a, b in zip(sizes, sizes[1:], strict=False) if np.sign(gap[a]) != np.sign(gap[b])]
     if changes:
         a, b = changes[0]

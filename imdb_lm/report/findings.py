@@ -11,6 +11,7 @@ import math
 import pandas as pd
 
 from imdb_lm.report import contrasts, fidelity, speed
+from imdb_lm.report.analysis import describe_devices
 from imdb_lm.report.efficiency import gap_sentence
 
 
@@ -43,7 +44,7 @@ def comparison(analysis) -> list[str]:
     points = diff.diff * 100
     more = "more" if points >= 0 else "less"
     sentences = [
-        f"On the same {diff.n} test reviews, the transformer setting selected on validation ({_setting(trf)}, "
+        f"On the same {diff.n:,} test reviews (distinct by review hash), the transformer setting selected on validation ({_setting(trf)}, "
         f"{_seeds(diff.seeds_a)}) is {abs(points):.1f} points {more} accurate than the selected RNN setting "
         f"({_setting(rnn)}, {_seeds(diff.seeds_b)}): {diff.acc_a * 100:.1f}% vs {diff.acc_b * 100:.1f}% (mean over "
         f"seeds; {diff.confidence:.0%} two-level bootstrap interval of the difference, seeds resampled within each "
@@ -58,9 +59,11 @@ def comparison(analysis) -> list[str]:
     latency = _ratio(trf["latency_ms_p50"], rnn["latency_ms_p50"])
     throughput = _ratio(rnn["test_samples_per_s"], trf["test_samples_per_s"])
     train = _ratio(trf["fit_seconds"], rnn["fit_seconds"])
-    mixed = analysis.device_count > 1  # a study resumed on another machine
-    where = (f"From the runs' own records, made on {analysis.device} (timings mix machines)" if mixed
-             else f"On this device ({analysis.device})")
+    # the machines of the compared runs (a study resumed elsewhere made its other runs on others)
+    compared = analysis.runs[analysis.runs["run_dir"].isin([*trf["run_dirs"], *rnn["run_dirs"]])]
+    machines = compared["machine"].fillna(compared["device"]).dropna() if "machine" in compared else compared["device"]
+    where = (f"From the runs' own records, made on {describe_devices(machines)} (timings mix machines)"
+             if machines.nunique() > 1 else f"On this device ({describe_devices(machines)})")
     sentences.append(
         f"{where} the transformer is {latency:.1f}x slower per review "
         f"({trf['latency_ms_p50']:.1f} ms vs {rnn['latency_ms_p50']:.1f} ms median single-review latency), "
@@ -239,7 +242,7 @@ def out_of_domain(analysis) -> list[str]:
     runs = analysis.runs
     source = runs["ood_source"].dropna().mode()
     reviews = runs["ood_reviews"].dropna().mode()
-    where = (f"{int(reviews.iloc[0])} " if not reviews.empty else "") + (
+    where = (f"{int(reviews.iloc[0]):,} " if not reviews.empty else "") + (
         f"out-of-domain reviews ({source.iloc[0]})" if not source.empty else "out-of-domain reviews")
     parts = [f"the selected {label} ({row['model']}) scores {row['ood_acc'] * 100:.1f}% over "
              f"{_seeds(int(row['ood_seeds']))}, {abs(row['test_acc'] - row['ood_acc']) * 100:.1f} points "
