@@ -63,7 +63,7 @@ def stages(runs: pd.DataFrame) -> list[str]:
     return out
 
 
-def blocks(runs: pd.DataFrame, sources: list[str]) -> list[tuple[str, object]]:
+def blocks(runs: pd.DataFrame) -> list[tuple[str, object]]:
     lines = stages(runs)
     text = policy(runs)
     if not lines and text is None:
@@ -80,5 +80,5 @@ def blocks(runs: pd.DataFrame, sources: list[str]) -> list[tuple[str, object]]:
                          "best-validation checkpoint."))
         out.append(("code", "make study    # = python -m imdb_lm.train --multirun experiment=study, then "
                             "python -m imdb_lm.study.ood\n"
-                            f"python -m imdb_lm.report {' '.join(sources)}    # this report"))
+                            "python -m imdb_lm.report <run folders>    # this report, from the runs' records"))
     return out

@@ -256,7 +256,7 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
     for title, sentences in findings.all_findings(analysis).items():
         if sentences:
             out.append(("list", [f"{title}: {s}" for s in sentences]))
-    out += design.blocks(runs, [_shown(s) for s in analysis.sources])
+    out += design.blocks(runs)
     full, grid = analysis.fidelity.get("full", ""), analysis.fidelity.get("grid", "")
     out += [("h2", "Leaderboard: best setting per model (mean ± std over seeds)"),
             ("table", leaderboard_table(analysis)),
