@@ -72,7 +72,7 @@ def test_another_results_version_is_another_run(monkeypatch):
 RESULTS_CODE = ["imdb_lm/data", "imdb_lm/models", "imdb_lm/callbacks/metrics.py", "imdb_lm/callbacks/stability.py",
                 "imdb_lm/callbacks/min_steps.py",
                 "imdb_lm/config/resolvers.py", "imdb_lm/train.py"]
-RESULTS_CODE_DIGEST = "41bcb078e9d77aaf"
+RESULTS_CODE_DIGEST = "db69222fa210f69b"
 
 
 def code_digest(root: Path = ROOT) -> str:

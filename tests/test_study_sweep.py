@@ -110,6 +110,8 @@ def test_the_curves_train_the_selected_setting_at_each_size_on_the_same_val_and_
         assert [r["stage"] for r in runs] == ["curve", "curve", "promoted", "seed"]  # the full point: no rerun
         assert len({json.dumps([r["splits"]["val"], r["splits"]["test"]]) for r in runs}) == 1
         assert len({r["hparams"]["lr"] for r in runs}) == 1  # not re-tuned per size
+        # the subsets' own setting (curves.overrides) reaches their jobs, never the whole-split point
+        assert [r["config"]["callbacks"]["min_steps"]["validations"] for r in runs] == [5, 5, None, None]
         assert runs[-1]["run_dir"] in {run["dir"] for run in selection["groups"][model]["selected"]["runs"]}
     assert len(records) == 6 + len(selection["extended"]) + 4 + 2 + 4
 

@@ -130,3 +130,14 @@ def test_grid_edges_extend_where_the_best_rate_sits_at_an_edge_and_only_there():
         ["model=rnn", "optimizer=adam", "lr_scale=0.03", "stage=grid"]]
     # a group that swept a single rate has no edge
     assert edge_extensions([_done(["model=gru", "lr_scale=1"], 0.8)], "model", "lr_scale", [0.1], [10.0]) == []
+
+
+def test_curve_overrides_reach_the_subset_sizes_but_not_the_whole_split_point():
+    from hydra_plugins.imdb_lm_sweeper.stages import curve_jobs, identity
+
+    best = _done(["model=gru", "optimizer=adam", "data.train_limit=null", "stage=promoted"], 0.8)
+    jobs = curve_jobs(best, [500, None], [42], ["callbacks.min_steps.validations=5"])
+    assert jobs[0] == ["model=gru", "optimizer=adam", "data.train_limit=500", "callbacks.min_steps.validations=5",
+                       "seed=42", "stage=curve"]
+    # the whole-split point is the promoted run itself: the same identity, so it is not trained again
+    assert identity(jobs[1], "42") == identity(best.overrides, "42")

@@ -13,8 +13,9 @@ Stages (each job's `stage=` override labels it in metrics.json; see stages.py fo
 4. curve (if `curves.sizes`): for each family in `curves.families` ({family: [groups]}), the group
    whose selected setting (stage 3) has the best mean validation accuracy over its seeds trains on
    each size in `curves.sizes` (data.train_limit; null: the whole split) with each seed of
-   `curves.seeds`, hyperparameters not re-tuned. A job this sweep already ran (the whole-split point
-   is the seed stage itself) is not launched again.
+   `curves.seeds`, hyperparameters not re-tuned, with `curves.overrides` on the subset sizes (e.g. how
+   often their many short epochs validate). A job this sweep already ran (the whole-split point is
+   the seed stage itself) is not launched again.
 Every selection uses the returned value, the best *validation* accuracy; test is never used to
 select, and failed jobs (which return None) are never selected. With `promote` and `curves` unset
 this is the plain grid + reseed of experiment=compare. The sweep folder gets `study_selection.json`:
@@ -120,6 +121,7 @@ class SeededGridSweeper(BasicSweeper):
         self.full_fidelity = [str(o) for o in promote.get("overrides") or []]
         self.curve_sizes = [None if n is None else int(n) for n in curves.get("sizes") or []]
         self.curve_seeds = list(curves.get("seeds") or [])
+        self.curve_overrides = [str(o) for o in curves.get("overrides") or []]
         self.families = {str(f): [str(g) for g in groups] for f, groups in (curves.get("families") or {}).items()}
         if self.top_k < 0:
             raise SweepConfigError(f"hydra.sweeper.promote.top_k={self.top_k} must be >= 0 (0: no promotion)")
@@ -198,7 +200,8 @@ class SeededGridSweeper(BasicSweeper):
         if self.curve_sizes:
             for family, group in family_choice(best, everything, self.families).items():
                 log.info(f"curves: {family} = {self.group_by}={group}, sizes {self.curve_sizes}")
-                curve = self._launch(returns, curve_jobs(best[group], self.curve_sizes, self.curve_seeds), "curve")
+                curve = self._launch(returns, curve_jobs(best[group], self.curve_sizes, self.curve_seeds,
+                                                            self.curve_overrides), "curve")
                 selection["curves"][family] = {
                     "group": group, "overrides": _setting(best[group].overrides), "sizes": self.curve_sizes,
                     "runs": [{"size": size, "seed": seed_of(r), "val": val_of(r) if succeeded(r) else None,

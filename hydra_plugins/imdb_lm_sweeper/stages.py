@@ -141,8 +141,16 @@ def family_choice(best: Mapping[str, JobReturn], returns: Sequence[JobReturn],
     return chosen
 
 
-def curve_jobs(best: JobReturn, sizes: Sequence[int | None], seeds: Sequence[int]) -> list[list[str]]:
-    """The selected setting at each train size (None: the whole split) and seed, not re-tuned."""
-    return [with_overrides(best.overrides, [f"data.train_limit={'null' if size is None else size}",
-                                            f"seed={seed}", f"{STAGE}=curve"])
-            for size in sizes for seed in seeds]
+def curve_jobs(best: JobReturn, sizes: Sequence[int | None], seeds: Sequence[int],
+               overrides: Sequence[str] = ()) -> list[list[str]]:
+    """The selected setting at each train size (None: the whole split) and seed, not re-tuned.
+    `overrides` apply to the other sizes only: the point at the selected setting's own size is its own
+    run (the same job identity), which a setting the subsets need must not make another job."""
+    own = str(override_value(best.overrides, "data.train_limit"))
+    jobs = []
+    for size in sizes:
+        limit = "null" if size is None else str(size)
+        extra = [] if limit == own else list(overrides)
+        jobs += [with_overrides(best.overrides, [f"data.train_limit={limit}", *extra, f"seed={seed}",
+                                                 f"{STAGE}=curve"]) for seed in seeds]
+    return jobs
