@@ -180,7 +180,7 @@ def verdict(analysis) -> list[str]:
         return []
     rnn, trf, diff = best["recurrent"], best["transformer"], comp["difference"]
     latency = _ratio(trf["latency_ms_p50"], rnn["latency_ms_p50"])
-    support = (f"{_seeds(diff.seeds_a)} of the transformer and {_seeds(diff.seeds_b)} of the RNN on {diff.n} "
+    support = (f"{_seeds(diff.seeds_a)} of the transformer and {_seeds(diff.seeds_b)} of the RNN on {diff.n:,} "
                f"test reviews")
     span = f"{diff.confidence:.0%} interval {diff.low * 100:+.1f} to {diff.high * 100:+.1f}"
     if diff.low > 0:
@@ -257,7 +257,7 @@ def out_of_domain(analysis) -> list[str]:
     judged = (f"{better} is reliably more accurate out of domain" if excludes_zero else
               "the families are not distinguishable out of domain")
     return [f"On {where}, {'; '.join(parts)} (mean over seeds).",
-            f"Paired on the same {diff.n} out-of-domain reviews ({_seeds(diff.seeds_a)} of the transformer, "
+            f"Paired on the same {diff.n:,} out-of-domain reviews ({_seeds(diff.seeds_a)} of the transformer, "
             f"{_seeds(diff.seeds_b)} of the RNN), transformer minus RNN is {points:+.1f} points ({diff.confidence:.0%} "
             f"two-level bootstrap interval {diff.low * 100:+.1f} to {diff.high * 100:+.1f}; "
             f"{_mcnemar_summary(comp['mcnemar'])}): {judged}."]
