@@ -38,6 +38,7 @@ def test_the_block_names_each_familys_selected_setting_and_the_seed_level_verdic
             "(85.0% vs 75.0%), 95% two-level bootstrap interval") in text
     assert "over 3 + 3 seeds and the same 200 test reviews." in text
     assert "Fidelity: 20,000 train reviews, 5 epochs;" in text
+    assert "no interleaved bench of the two yet: `make study-speed`" in text  # none in these folders
     assert "[docs/study.md](docs/study.md)" in text
 
 

@@ -70,8 +70,10 @@ def markdown(analysis: Analysis, fidelity: str, link: str) -> str | None:
     return "\n".join([
         START, "", *lines, "",
         f"Fidelity: {fidelity}; settings chosen on validation, test read once per run; train time and "
-        "latency from the runs' own records (machines and load differ between runs: the report's speed "
-        f"ratios come from one interleaved bench). {sentence or ''}".rstrip(), "",
+        "latency from the runs' own records (machines and load differ between runs"
+        + ("; the report's speed ratios come from one interleaved bench" if analysis.speed else
+           "; no interleaved bench of the two yet: `make study-speed`")
+        + f"). {sentence or ''}".rstrip(), "",
         f"Everything else (sensitivity, data-efficiency curves, stability, interpretability, what it cost): "
         f"[{link}]({link}).", "", END])
 
