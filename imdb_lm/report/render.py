@@ -228,7 +228,7 @@ def rank_agreement_blocks(analysis: Analysis) -> list[tuple[str, object]]:
             ("table", table)]
 
 
-def cost_blocks(runs: pd.DataFrame) -> list[tuple[str, object]]:
+def cost_blocks(runs: pd.DataFrame, benched: bool) -> list[tuple[str, object]]:
     """The measured wall time per machine kind and stage, with the code revisions that ran there."""
     table = cost.cost_table(runs)
     if table.empty:
@@ -239,7 +239,8 @@ def cost_blocks(runs: pd.DataFrame) -> list[tuple[str, object]]:
                      "latency sample); a run resumed after an interruption counts its last attempt; reused runs "
                      "count once; out-of-domain evaluations and the gaps between jobs are not counted. The study ran "
                      "at low priority beside other work on shared machines: these are what it took there, not "
-                     "idle timings (the speed ratios come from the interleaved bench).")]
+                     "idle timings" + (" (the speed ratios come from the interleaved bench)." if benched else
+                                       "; compare speeds with one interleaved bench (`make study-speed`)."))]
 
 
 def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[str, object]]:
@@ -328,7 +329,7 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
             ("h3", "Seed variance of the selected settings"),
             ("table", seed_table(analysis.seed_variance)),
             *rerun_blocks(analysis.seed_variance)]
-    out += cost_blocks(runs)
+    out += cost_blocks(runs, bool(analysis.speed))
     broken = runs[runs["status"] != "completed"]
     if not broken.empty:
         out += [("h3", "Runs that did not complete"),
