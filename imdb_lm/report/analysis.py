@@ -46,6 +46,13 @@ class Analysis:
     ood_comparison: dict | None = None
 
 
+def machines(runs: pd.DataFrame) -> pd.Series:
+    """Each run's machine kind (device with its CPU capability) where its record has it, else its
+    device: one CPU model name covers machines with and without native bf16, which time differently."""
+    devices = runs["machine"].fillna(runs["device"]) if "machine" in runs else runs["device"]
+    return devices.dropna()
+
+
 def describe_devices(devices: pd.Series) -> str:
     """The machine of the runs, or each machine with its run count: a study resumed on another
     machine mixes them, and its records' timings are then not comparable across runs."""
@@ -73,9 +80,7 @@ def analyze(dirs: list[str | Path], resamples: int = 10_000, seed: int = 0) -> A
         if not source.empty:
             ood_comparison = tables.seed_comparison(runs, *selected, resamples, seed, evaluation=source.mode().iloc[0])
     models = sorted(tables.finished(runs)["model"].unique())
-    # the machine kind (device with its CPU capability) where records have it: one CPU model name
-    # covers machines with and without native bf16, which time differently
-    devices = runs["machine"].fillna(runs["device"]).dropna() if "machine" in runs else runs["device"].dropna()
+    devices = machines(runs)
     analysis = Analysis(
         runs=runs, majority=majority, leaderboard=board, best_family=best, comparison=comparison,
         ood_comparison=ood_comparison,

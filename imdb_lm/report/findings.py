@@ -11,7 +11,7 @@ import math
 import pandas as pd
 
 from imdb_lm.report import contrasts, fidelity, speed
-from imdb_lm.report.analysis import describe_devices
+from imdb_lm.report.analysis import describe_devices, machines
 from imdb_lm.report.efficiency import gap_sentence
 
 
@@ -61,9 +61,9 @@ def comparison(analysis) -> list[str]:
     train = _ratio(trf["fit_seconds"], rnn["fit_seconds"])
     # the machines of the compared runs (a study resumed elsewhere made its other runs on others)
     compared = analysis.runs[analysis.runs["run_dir"].isin([*trf["run_dirs"], *rnn["run_dirs"]])]
-    machines = compared["machine"].fillna(compared["device"]).dropna() if "machine" in compared else compared["device"]
-    where = (f"From the runs' own records, made on {describe_devices(machines)} (timings mix machines)"
-             if machines.nunique() > 1 else f"On this device ({describe_devices(machines)})")
+    kinds = machines(compared)
+    where = (f"From the runs' own records, made on {describe_devices(kinds)} (timings mix machines)"
+             if kinds.nunique() > 1 else f"On this device ({describe_devices(kinds)})")
     sentences.append(
         f"{where} the transformer is {latency:.1f}x slower per review "
         f"({trf['latency_ms_p50']:.1f} ms vs {rnn['latency_ms_p50']:.1f} ms median single-review latency), "
