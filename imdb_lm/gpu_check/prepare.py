@@ -2,7 +2,7 @@
 a GPU machine that reaches no package index (see imdb_lm/gpu_check/__init__.py).
 
 It holds wheels/ (the pure-Python dependencies the image lacks, for Python 3.12 on Linux x86-64),
-requirements.txt (those pins), model/ (the bundled MiniLM in bf16), data/imdb.csv.gz (the IMDB rows
+requirements.txt (those pins), model/ (the bundled MiniLM in bf16), data/imdb.csv.bz2 (the IMDB rows
 of the bundled CSV) and manifest.json. With the checkout's tracked files it must fit in LIMIT_MIB:
 what can be carried to such a machine in one go. Built beside the target and moved into place whole.
 """
