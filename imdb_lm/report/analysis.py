@@ -17,7 +17,7 @@ class Analysis:
     runs: pd.DataFrame                 # one row per job; `failed` marks failures
     majority: float | None             # majority-class share of the shared test split
     leaderboard: pd.DataFrame          # best setting per model, mean ± std over seeds
-    best_family: dict[str, pd.Series]  # best leaderboard row per family (by val accuracy)
+    best_family: dict[str, pd.Series]  # best leaderboard row per family (mean val over shared seeds)
     comparison: dict | None            # every seed of the selected transformer (A) vs RNN (B): two-level
                                        # bootstrap ("difference") and per-seed McNemar ("mcnemar")
     sensitivity: dict[str, pd.DataFrame]
@@ -71,7 +71,7 @@ def analyze(dirs: list[str | Path], resamples: int = 10_000, seed: int = 0) -> A
     majority = collect.majority_share(runs)
     runs = tables.mark_failures(runs, majority)
     board = tables.leaderboard(runs)
-    best = tables.best_per_family(board) if not board.empty else {}
+    best = tables.best_per_family(board, fidelity.full(runs)) if not board.empty else {}
     comparison = ood_comparison = None
     if "recurrent" in best and "transformer" in best:
         selected = best["transformer"]["run_dirs"], best["recurrent"]["run_dirs"]
