@@ -207,6 +207,8 @@ def test_family_speed_ratios_come_from_the_bench_where_one_measured_both(tmp_pat
     assert "From the runs' own records, on this device" in text
     assert ("the transformer (transformer) takes 8.00x the training time per token and 7.50x the single-review "
             "latency of gru.") in text
+    verdict = next(line for line in text.splitlines() if line.startswith("- Verdict: Accuracy"))
+    assert "Inference time is the price: 7.5x per review. Where 15.0 ms per review fits" in verdict
 
 
 def test_a_new_seed_gets_a_prediction_interval_and_the_command_that_trains_it(tmp_path):

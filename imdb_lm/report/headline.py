@@ -13,6 +13,7 @@ import pandas as pd
 
 from imdb_lm.atomic import write_text
 from imdb_lm.errors import UserError
+from imdb_lm.report import speed
 from imdb_lm.report.analysis import Analysis
 
 START = "<!-- study headline: generated from docs/study by python -m imdb_lm.report (headline=README.md) -->"
@@ -52,10 +53,15 @@ def verdict(analysis: Analysis) -> str | None:
     trf, rnn = analysis.best_family["transformer"]["model"], analysis.best_family["recurrent"]["model"]
     word = ("reliably more accurate" if d.reliable and d.diff > 0 else
             "reliably less accurate" if d.reliable else "not distinguishable in accuracy")
-    return (f"The fine-tuned {trf} is {word} than the {rnn} trained from scratch: {d.diff * 100:+.1f} points "
+    text = (f"The fine-tuned {trf} is {word} than the {rnn} trained from scratch: {d.diff * 100:+.1f} points "
             f"({d.acc_a * 100:.1f}% vs {d.acc_b * 100:.1f}%), {d.confidence:.0%} two-level bootstrap interval "
             f"{d.low * 100:+.1f} to {d.high * 100:+.1f}, over {d.seeds_a} + {d.seeds_b} seeds and the same "
             f"{d.n:,} test reviews.")
+    benched = speed.ratios(analysis.speed, trf, rnn)
+    if benched:
+        text += (f" In one interleaved bench on one machine, {trf} takes {benched['time / token']:.1f}x the "
+                 f"training time per token and {benched['latency']:.1f}x the single-review latency of {rnn}.")
+    return text
 
 
 def markdown(analysis: Analysis, fidelity: str, link: str) -> str | None:
