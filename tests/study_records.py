@@ -134,3 +134,10 @@ def benched_figures(seconds_per_mtok: float, latency: float) -> dict:
                        "infer_sample": 256},
             "train": {"tokens_per_s": 1e6 / seconds_per_mtok}, "train_seconds_per_million_tokens": seconds_per_mtok,
             "inference": {"latency_ms_p50": latency}}
+
+
+def write_bench(root: Path, models: dict[str, dict]) -> None:
+    """An interleaved bench record (speed.json) of the given models' figures beside the runs."""
+    (root / "speed.json").write_text(json.dumps({
+        "created_at": "2026-01-01T00:00:00+00:00", "env": {"device": "cpu: constructed"}, "models": {},
+        "across_models": models}))

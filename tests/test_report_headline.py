@@ -43,14 +43,10 @@ def test_the_block_names_each_familys_selected_setting_and_the_seed_level_verdic
 
 
 def test_with_an_interleaved_bench_the_block_gives_its_speed_ratios(tmp_path):
-    import json
-
-    from tests.study_records import benched_figures
+    from tests.study_records import benched_figures, write_bench
 
     root = write_study(tmp_path / "runs")
-    (root / "speed.json").write_text(json.dumps({
-        "created_at": "2026-01-01T00:00:00+00:00", "env": {"device": "cpu: constructed"}, "models": {},
-        "across_models": {"gru": benched_figures(50.0, 2.0), "transformer": benched_figures(400.0, 15.0)}}))
+    write_bench(root, {"gru": benched_figures(50.0, 2.0), "transformer": benched_figures(400.0, 15.0)})
     block = headline.markdown(analyze([root], resamples=300, seed=0), "constructed", "study.md")
     assert "the report's speed ratios come from one interleaved bench" in block
     assert ("In one interleaved bench on one machine, transformer takes 8.0x the training time per token "

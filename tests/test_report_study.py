@@ -9,7 +9,7 @@ import pytest
 
 from imdb_lm.report import analyze, write_report
 from imdb_lm.report.findings import all_findings
-from tests.study_records import benched_figures, correct_at, write_run, write_study
+from tests.study_records import benched_figures, correct_at, write_bench, write_run, write_study
 
 
 @pytest.fixture(scope="module")
@@ -197,12 +197,8 @@ def test_rank_agreement_of_grid_and_full_fidelity_on_the_promoted_settings(tmp_p
 
 
 def test_family_speed_ratios_come_from_the_bench_where_one_measured_both(tmp_path):
-    import json
-
     root = write_study(tmp_path / "runs")
-    (root / "speed.json").write_text(json.dumps({
-        "created_at": "2026-01-01T00:00:00+00:00", "env": {"device": "cpu: constructed"}, "models": {},
-        "across_models": {"gru": benched_figures(50.0, 2.0), "transformer": benched_figures(400.0, 15.0)}}))
+    write_bench(root, {"gru": benched_figures(50.0, 2.0), "transformer": benched_figures(400.0, 15.0)})
     text = write_report(analyze([root], resamples=300), tmp_path / "report")["markdown"].read_text()
     assert "From the runs' own records, on this device" in text
     assert ("the transformer (transformer) takes 8.00x the training time per token and 7.50x the single-review "

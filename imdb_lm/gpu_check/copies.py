@@ -1,6 +1,6 @@
 """The bundled checkpoint and data, made small enough to carry: MiniLM's weights in bf16 (half the
-fp32 file) and only the IMDB rows of the bundled CSV, bzip2-compressed (3 MiB smaller than gzip: the folder and
-the checkout share one size limit)."""
+fp32 file) and only the IMDB rows of the bundled CSV, bzip2-compressed (3 MiB smaller than gzip:
+the folder and the checkout share one size limit)."""
 
 from __future__ import annotations
 
