@@ -280,6 +280,7 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
                 ("note", "Each family's selected setting, hyperparameters not re-tuned per size; the same val and "
                          "test reviews at every size; interval: t-based 95% over seeds.")]
     if not analysis.contrasts.empty:
+        absent = contrasts.missing(analysis.runs)
         out += [("h2", "What makes the difference: pretraining, architecture, size, the floor"),
                 ("table", contrasts.display(analysis.contrasts)),
                 ("note", f"{len(analysis.contrasts)} contrasts, each A minus B in test accuracy over every seed of "
@@ -292,7 +293,8 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
                                         "from the runs' records (no interleaved bench in these folders: "
                                         "`make study-speed` writes one)")
                          + ". Runs: the ablation stage where it exists, at "
-                         f"{fidelity.describe(contrasts.pool(analysis.runs))}.")]
+                         f"{fidelity.describe(contrasts.pool(analysis.runs))}."
+                         + (f" Not in the table yet: {'; '.join(absent)}." if absent else ""))]
     out += interpretability_blocks(analysis)
     out += [("h2", "Sensitivity to optimizer and learning rate"),
             ("note", f"Fidelity: {grid}. Each cell: test accuracy (mean over seeds) of the batch size chosen on "
