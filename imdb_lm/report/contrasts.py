@@ -33,6 +33,11 @@ def variant(row: pd.Series) -> str:
     return f"{row['model']} (frozen)" if frozen is True or str(frozen).lower() == "true" else str(row["model"])
 
 
+def base(model: str) -> str:
+    """The preset a variant stands for: "bigru_minilm_emb (frozen)" -> "bigru_minilm_emb"."""
+    return model.split(" (")[0]
+
+
 def pool(frame: pd.DataFrame) -> pd.DataFrame:
     ablation = frame[frame["stage"] == fidelity.ABLATION] if "stage" in frame else frame.iloc[:0]
     runs = ablation if not ablation.empty else fidelity.full(frame)
@@ -50,7 +55,7 @@ def selected(frame: pd.DataFrame) -> dict[str, pd.Series]:
 def pairs(models: dict[str, pd.Series]) -> list[tuple[str, str, str]]:
     """The contrasts whose two models are present, the floor last (every model vs bow)."""
     def present(name: str) -> list[str]:  # a model and its frozen variant both stand for it
-        return [m for m in models if m == name or m.startswith(f"{name} (")]
+        return [m for m in models if base(m) == name]
 
     out = [(label, a, b) for label, name_a, name_b in NAMED for a in present(name_a) for b in present(name_b)]
     floor = present(FLOOR)
@@ -62,7 +67,7 @@ def missing(frame: pd.DataFrame) -> list[str]:
     """The named contrasts (and the floor) that cannot be drawn yet, each with the models it lacks, so that
     a partly run ablation says what it does not answer instead of leaving a row out silently."""
     models = selected(frame)
-    have = {m.split(" (")[0] for m in models}
+    have = {base(m) for m in models}
     out = [f"{label} ({', '.join(m for m in (a, b) if m not in have)} not run)"
            for label, a, b in NAMED if a not in have or b not in have]
     return out + ([f"the floor ({FLOOR} not run)"] if FLOOR not in have else [])
