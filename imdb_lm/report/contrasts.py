@@ -25,17 +25,20 @@ NAMED = [("pretraining", "transformer", "transformer_scratch"),
          ("size", "bigru_large", "bigru")]
 FLOOR = "bow"
 FROZEN = "model.freeze_embeddings"
+FROZEN_SUFFIX = "_frozen"  # the preset bigru_minilm_emb_frozen is bigru_minilm_emb with frozen embeddings
 
 
 def variant(row: pd.Series) -> str:
-    """The model, and whether its pretrained embeddings stayed frozen (bigru_minilm_emb runs both ways)."""
-    frozen = row.get(FROZEN)
-    return f"{row['model']} (frozen)" if frozen is True or str(frozen).lower() == "true" else str(row["model"])
+    """The model as the contrasts name it: frozen pretrained embeddings make bigru_minilm_emb the preset
+    bigru_minilm_emb_frozen, whether the run used that preset or `model.freeze_embeddings=true`."""
+    model, frozen = str(row["model"]), row.get(FROZEN)
+    frozen = frozen is True or str(frozen).lower() == "true"
+    return f"{model}{FROZEN_SUFFIX}" if frozen and not model.endswith(FROZEN_SUFFIX) else model
 
 
 def base(model: str) -> str:
-    """The preset a variant stands for: "bigru_minilm_emb (frozen)" -> "bigru_minilm_emb"."""
-    return model.split(" (")[0]
+    """The preset whose contrasts a variant takes part in: "bigru_minilm_emb_frozen" -> "bigru_minilm_emb"."""
+    return model.removesuffix(FROZEN_SUFFIX)
 
 
 def pool(frame: pd.DataFrame) -> pd.DataFrame:

@@ -36,12 +36,11 @@ def load(dirs: list[str | Path]) -> dict | None:
 
 
 def figures(speed: dict | None, model: str) -> dict | None:
-    """The bench's figures for a model as the report names it ('bigru_minilm_emb (frozen)' is the preset
-    bigru_minilm_emb_frozen)."""
+    """The bench's figures for a model as the report names it (its preset's name)."""
     if not speed:
         return None
     models = speed["models"]
-    return models.get(model) or models.get(model.replace(" (frozen)", "_frozen"))
+    return models.get(model)
 
 
 def ratios(speed: dict | None, a: str, b: str) -> dict[str, float] | None:
