@@ -49,31 +49,31 @@ def test_each_contrast_present_is_a_row_with_its_known_difference(ablation):
     table = analysis.contrasts.set_index(["A", "B"])
     expected = {("transformer", "transformer_scratch"): 10.0, ("transformer_scratch", "bigru_large"): 0.0,
                 ("bigru_minilm_emb_frozen", "bigru_wordpiece"): 2.0, ("bigru_minilm_emb", "bigru_wordpiece"): 4.0,
-                ("bigru_large", "bigru"): -5.0, ("transformer", "bow"): 4.0, ("bigru", "bow"): -1.0}
+                ("bigru_large", "bigru"): -5.0, ("bigru_large", "bigru_wordpiece"): -2.0, ("transformer", "bow"): 4.0, ("bigru", "bow"): -1.0}
     for pair, diff in expected.items():
         assert table.loc[pair, "A - B (points)"] == pytest.approx(diff), pair
         assert (table.loc[pair, "seeds A"], table.loc[pair, "seeds B"], table.loc[pair, "test reviews"]) == (3, 3, 200)
-    assert len(table) == 4 + 2 + 6  # named contrasts (the embedding one twice), and every other model vs bow
+    assert len(table) == 5 + 2 + 6  # named contrasts (the embedding one twice), and every other model vs bow
     row = table.loc[("transformer_scratch", "bigru_large")]
     assert row["low"] < 0 < row["high"] and not row["reliable"]
     assert table.loc[("transformer", "transformer_scratch"), "reliable"]
     assert row["time / epoch A/B"] == pytest.approx(0.5) and row["latency A/B"] == pytest.approx(2.0)
     assert row["time / token A/B"] == pytest.approx(0.5)  # 1/4000 s per token vs 1/2000
-    # reliable = Holm-adjusted bootstrap p below 0.05 (and the interval excluding zero), over all 12 rows
+    # reliable = Holm-adjusted bootstrap p below 0.05 (and the interval excluding zero), over all 13 rows
     adjusted = statistics.holm(table["p"])
     assert list(table["p (Holm)"]) == pytest.approx(list(adjusted))
     assert list(table["reliable"]) == [bool(x and p < 0.05) for x, p in
                                        zip(table["interval excludes 0"], adjusted, strict=True)]
-    # no resample at or below zero: p = 2/2001 at 2,000 resamples, times 12 for the smallest of 12
-    assert table.loc[("transformer", "transformer_scratch"), "p (Holm)"] == pytest.approx(12 * 2 / 2001)
+    # no resample at or below zero: p = 2/2001 at 2,000 resamples, times 13 for the smallest of 13
+    assert table.loc[("transformer", "transformer_scratch"), "p (Holm)"] == pytest.approx(13 * 2 / 2001)
 
 
 def test_the_section_labels_its_intervals_and_states_both_claims(ablation):
     _, text = ablation
-    assert "## What makes the difference" in text and "Holm's adjustment for all 12 contrasts" in text
+    assert "## What makes the difference" in text and "Holm's adjustment for all 13 contrasts" in text
     assert ("- What makes the difference: Pretraining: transformer minus transformer_scratch is +10.0 points of test "
             "accuracy") in text
-    assert "p = 0.012 after Holm's adjustment for 12 contrasts, 3 vs 3 seeds): reliably higher." in text
+    assert "p = 0.013 after Holm's adjustment for 13 contrasts, 3 vs 3 seeds): reliably higher." in text
     assert ("The claim that at equal parameter counts RNNs and transformers perform comparably is not contradicted on "
             "this data: the difference is not distinguishable from zero (transformer_scratch minus bigru_large: +0.0 points") in text
     assert ("The claim that RNNs are slower to train holds here: bigru_large takes 2.00x the time per training "
@@ -160,7 +160,8 @@ def test_a_partly_run_ablation_names_the_contrasts_it_cannot_draw_yet(tmp_path):
     assert set(analysis.contrasts["contrast"]) == {"lexical pretraining", "the floor"}
     text = write_report(analysis, tmp_path / "report")["markdown"].read_text()
     assert ("Not in the table yet: pretraining (transformer, transformer_scratch not run); architecture at matched "
-            "size (transformer_scratch, bigru_large not run); size (bigru_large not run).") in text
+            "size (transformer_scratch, bigru_large not run); size (bigru_large not run); size at the same tokenizer "
+            "(bigru_large not run).") in text
     assert "transformer_scratch vs bigru_large, which has no runs of both yet: neither claim is tested here." in text
     assert "The claim that at equal parameter counts" not in text
 
