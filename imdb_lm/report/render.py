@@ -287,7 +287,8 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
                          "both models' settings chosen on validation (the two-level bootstrap above); the 95% "
                          "intervals are unadjusted, and \"reliable\" needs the bootstrap p-value after Holm's "
                          f"adjustment for all {len(analysis.contrasts)} contrasts below 0.05. Ratios: median training time per "
-                         "epoch (from the runs' records), time per training token and median single-review "
+                         "epoch (from the runs' records), time per training token (in brackets, the range over "
+                         "the bench's interleaved rounds) and median single-review "
                          "latency, " + (f"from {speed.describe(analysis.speed)} where the row says bench, else from "
                                         "the runs' records" if analysis.speed else
                                         "from the runs' records (no interleaved bench in these folders: "

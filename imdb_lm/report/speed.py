@@ -50,7 +50,15 @@ def ratios(speed: dict | None, a: str, b: str) -> dict[str, float] | None:
         return None
     per_token = (fa["train_seconds_per_million_tokens"] or math.nan) / (fb["train_seconds_per_million_tokens"] or math.nan)
     latency = fa["inference"]["latency_ms_p50"] / fb["inference"]["latency_ms_p50"]
-    return {"time / token": per_token, "latency": latency}
+    return {"time / token": per_token, "latency": latency, "time / token rounds": round_ratios(fa, fb)}
+
+
+def round_ratios(fa: dict, fb: dict) -> list[float]:
+    """A over B in training time per token, round by round: the bench interleaves the models, so round i
+    of A ran beside round i of B, under the machine's load of that moment; the spread over rounds is
+    how far a median ratio can be trusted on a shared machine."""
+    rates_a, rates_b = fa["train"].get("tokens_per_s_all") or [], fb["train"].get("tokens_per_s_all") or []
+    return [b / a for a, b in zip(rates_a, rates_b, strict=False) if a and b]
 
 
 def describe(speed: dict) -> str:
