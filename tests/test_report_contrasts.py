@@ -110,7 +110,7 @@ def test_speed_ratios_come_from_the_interleaved_bench_where_it_measured_both(tmp
     assert ("The claim that RNNs are slower to train holds here: bigru_large takes 3.00x the time per training "
             "token of transformer_scratch (from one interleaved bench at an equal token budget on cpu: constructed, "
             "3 interleaved rounds: 2.50x to 3.50x).") in text
-    assert "That was measured on a CPU, where a transformer's parallelism over positions has a few cores" in text
+    assert "That was measured on a CPU, where a transformer's parallelism over positions has only a few cores" in text
     assert "one interleaved bench (" in text and "the same 256 training reviews for every model" in text
 
 

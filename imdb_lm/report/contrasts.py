@@ -160,7 +160,7 @@ def _slower_to_train(row: pd.Series) -> list[str]:
     out = [f"The claim that RNNs are slower to train {holds} here: {row['B']} takes {rnn_over_transformer:.2f}x the "
            f"time per training token of {row['A']} ({source})."]
     if str(row["speed device"] or "").startswith("cpu"):
-        out.append("That was measured on a CPU, where a transformer's parallelism over positions has a few cores "
+        out.append("That was measured on a CPU, where a transformer's parallelism over positions has only a few cores "
                    "to use; the claim's reason (an RNN's steps run one after another) weighs most on a GPU, which "
                    "this measurement does not cover.")
     return out
