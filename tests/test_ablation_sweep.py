@@ -31,6 +31,10 @@ def test_every_preset_but_the_scratch_transformer_runs_one_setting_and_the_refer
     # the study's selected settings (promotion, then the best full-fidelity validation)
     assert narrow["bigru"] == {"optimizer": ["adam"], "lr_scale": [3]}
     assert narrow["transformer"] == {"optimizer": ["adam"], "lr_scale": [3]}
+    # the study's edge rule: a best rate at x0.3 (x3) is tried at x0.1 (x10) too, the same for both
+    study = compose_train(["experiment=study"], with_hydra=True).hydra.sweeper
+    assert OmegaConf.to_container(sweeper.extend) == OmegaConf.to_container(study.extend)
+    assert sweeper.extend.key == "lr_scale" and list(sweeper.extend.below) == [0.1]
 
 
 @pytest.mark.slow
@@ -40,14 +44,20 @@ def test_the_ablation_sweep_labels_every_job_and_seeds_the_validated_rate(tmp_pa
             "hydra.sweeper.seeds=[2]", *TINY, *TINY_ABLATION, f"hydra.sweep.dir={sweep}", "results_dirs=[outputs]",
             cwd=tmp_path, cache=cache_dir)
     records = [read_metrics(p.parent) for p in sorted(sweep.rglob("metrics.json"))]
-    assert len(records) == 6 and all(r["status"] == "completed" for r in records)
+    selection = json.loads((sweep / "study_selection.json").read_text())
+    extended = selection["extended"]  # the scratch transformer's rate at x0.1 or x10 when its best is at an edge
+    assert len(records) == 6 + len(extended) and all(r["status"] == "completed" for r in records)
     assert {r["stage"] for r in records} == {"ablation"} and {r["config"]["tag"] for r in records} == {"ablation"}
     bow = [r for r in records if r["model"]["name"] == "bow"]
     assert sorted(r["seed"] for r in bow) == [1, 2] and {r["hparams"]["lr"] for r in bow} == {1e-2}
     scratch = [r for r in records if r["model"]["name"] == "transformer_scratch"]
     probe = [r for r in scratch if r["seed"] == 1]
-    assert sorted(r["config"]["lr_scale"] for r in probe) == [0.3, 1, 3]
+    first = [r for r in probe if r["config"]["lr_scale"] in (0.3, 1, 3)]
+    assert sorted(r["config"]["lr_scale"] for r in first) == [0.3, 1, 3]
+    edge = max(first, key=lambda r: r["metrics"]["best_val_acc"])["config"]["lr_scale"]
+    expected_extension = {0.3: [0.1], 1: [], 3: [10]}[edge]  # one step: x0.1 and x10 end the lists
+    assert sorted(r["config"]["lr_scale"] for r in probe if r not in first) == expected_extension
+    assert len(extended) == len(expected_extension)
     best = max(probe, key=lambda r: r["metrics"]["best_val_acc"])  # the first of equals, as the sweeper picks
     assert [r["hparams"]["lr"] for r in scratch if r["seed"] == 2] == [best["hparams"]["lr"]]
-    selection = json.loads((sweep / "study_selection.json").read_text())
     assert selection["groups"]["transformer_scratch"]["selected"]["val"] == best["metrics"]["best_val_acc"]
