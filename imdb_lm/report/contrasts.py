@@ -113,8 +113,9 @@ def contrast_table(frame: pd.DataFrame, resamples: int = 10_000, seed: int = 0,
     return table
 
 
-def sentences(table: pd.DataFrame) -> list[str]:
-    """One sentence per named contrast, then the two course claims where their contrasts exist."""
+def sentences(table: pd.DataFrame, budget: str | None = None) -> list[str]:
+    """One sentence per named contrast, then the two course claims where their contrasts exist; `budget`:
+    the runs' training budget (fidelity.describe), which the accuracy claim is conditional on."""
     if table.empty:
         return []
     out = []
@@ -134,12 +135,15 @@ def sentences(table: pd.DataFrame) -> list[str]:
                    "has no runs of both yet: neither claim is tested here.")
     else:
         row = matched.iloc[0]
-        holds = ("is not contradicted on this data: the difference is not distinguishable from zero"
-                 if not row["reliable"] else
+        # "not distinguishable" is not "equal": the interval says how large a gap the data still allow
+        bound = max(abs(row["low"]), abs(row["high"]))
+        holds = (f"is not contradicted on this data: the difference is not distinguishable from zero, and the "
+                 f"interval allows a gap of up to {bound:.1f} points either way" if not row["reliable"] else
                  f"does not hold on this data: {row['A'] if row['low'] > 0 else row['B']} is reliably more accurate")
+        trained = f"; both from random weights, at {budget}" if budget else ""
         out.append(f"The claim that at equal parameter counts RNNs and transformers perform comparably {holds} "
                    f"({row['A']} minus {row['B']}: {row['A - B (points)']:+.1f} points, interval {row['low']:+.1f} "
-                   f"to {row['high']:+.1f}, Holm-adjusted p {_p(row['p (Holm)'])}).")
+                   f"to {row['high']:+.1f}, Holm-adjusted p {_p(row['p (Holm)'])}{trained}).")
         if not pd.isna(row["time / token A/B"]):
             out += _slower_to_train(row)
     return out
