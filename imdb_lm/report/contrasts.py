@@ -138,7 +138,7 @@ def sentences(table: pd.DataFrame, budget: str | None = None) -> list[str]:
         # "not distinguishable" is not "equal": the interval says how large a gap the data still allow
         bound = max(abs(row["low"]), abs(row["high"]))
         holds = (f"is not contradicted on this data: the difference is not distinguishable from zero, and the "
-                 f"interval allows a gap of up to {bound:.1f} points either way" if not row["reliable"] else
+                 f"interval still allows a gap as large as {bound:.1f} points" if not row["reliable"] else
                  f"does not hold on this data: {row['A'] if row['low'] > 0 else row['B']} is reliably more accurate")
         trained = f"; both from random weights, at {budget}" if budget else ""
         out.append(f"The claim that at equal parameter counts RNNs and transformers perform comparably {holds} "
