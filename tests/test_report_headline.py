@@ -53,6 +53,27 @@ def test_with_an_interleaved_bench_the_block_gives_its_speed_ratios(tmp_path):
             "and 7.5x the single-review latency of gru.") in block
 
 
+def test_with_the_ablation_the_block_answers_the_course_claims_as_the_findings_do(tmp_path):
+    from tests.test_report_contrasts import write_ablation
+
+    root = write_ablation(write_study(tmp_path / "runs"))
+    analysis = analyze([root], resamples=300, seed=0)
+    block = headline.markdown(analysis, "constructed", "study.md")
+    findings = write_report(analysis, tmp_path / "report")["markdown"].read_text()
+    claims = [line for line in block.splitlines() if line.startswith("The claim that at equal parameter counts")]
+    assert len(claims) == 1 and "The claim that RNNs are slower to train" in claims[0]
+    prefix = "- What makes the difference: "
+    said = [line.removeprefix(prefix) for line in findings.splitlines()
+            if line.startswith((prefix + "The claim that", prefix + "That was measured on"))]
+    assert claims[0] == " ".join(said)  # the findings' own sentences, word for word
+    assert "(what makes the difference, sensitivity" in block
+
+
+def test_without_the_ablation_the_block_makes_no_claim(study):
+    block = headline.markdown(analyze([study], resamples=300, seed=0), "constructed", "study.md")
+    assert "The claim that" not in block
+
+
 def test_a_page_without_the_markers_is_refused_before_anything_is_written(study, tmp_path):
     page = tmp_path / "README.md"
     page.write_text("# Project\n")

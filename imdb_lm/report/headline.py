@@ -13,7 +13,7 @@ import pandas as pd
 
 from imdb_lm.atomic import write_text
 from imdb_lm.errors import UserError
-from imdb_lm.report import speed
+from imdb_lm.report import contrasts, fidelity, speed
 from imdb_lm.report.analysis import Analysis
 
 START = "<!-- study headline: generated from docs/study by python -m imdb_lm.report (headline=README.md) -->"
@@ -79,9 +79,19 @@ def markdown(analysis: Analysis, fidelity: str, link: str) -> str | None:
         "latency from the runs' own records (machines and load differ between runs"
         + ("; the report's speed ratios come from one interleaved bench" if analysis.speed else
            "; no interleaved bench of the two yet: `make study-speed`")
-        + f"). {sentence or ''}".rstrip(), "",
-        f"Everything else (sensitivity, data-efficiency curves, stability, interpretability, what it cost): "
-        f"[{link}]({link}).", "", END])
+        + f"). {sentence or ''}".rstrip(), "", *course_claims(analysis),
+        f"Everything else (what makes the difference, sensitivity, data-efficiency curves, stability, "
+        f"interpretability, what it cost): [{link}]({link}).", "", END])
+
+
+def course_claims(analysis: Analysis) -> list[str]:
+    """The ablation's answer to the two course claims (comparable accuracy at equal size; RNNs slower to
+    train), as the report's findings state them, once both models of their contrast have runs."""
+    if analysis.contrasts.empty:
+        return []
+    said = contrasts.sentences(analysis.contrasts, fidelity.describe(contrasts.pool(analysis.runs)))
+    claims = [s for s in said if s.startswith(("The claim that", "That was measured on"))]
+    return [" ".join(claims), ""] if claims else []
 
 
 def relative_link(target: Path, page: Path) -> str:
