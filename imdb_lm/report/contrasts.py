@@ -113,9 +113,13 @@ def contrast_table(frame: pd.DataFrame, resamples: int = 10_000, seed: int = 0,
     return table
 
 
+def budget(frame: pd.DataFrame) -> str:
+    """The contrasted runs' training budget (fidelity.describe), which the accuracy claim is conditional on."""
+    return fidelity.describe(pool(frame))
+
+
 def sentences(table: pd.DataFrame, budget: str | None = None) -> list[str]:
-    """One sentence per named contrast, then the two course claims where their contrasts exist; `budget`:
-    the runs' training budget (fidelity.describe), which the accuracy claim is conditional on."""
+    """One sentence per named contrast, then the two course claims (`claims`)."""
     if table.empty:
         return []
     out = []
@@ -128,6 +132,15 @@ def sentences(table: pd.DataFrame, budget: str | None = None) -> list[str]:
                    f"points of test accuracy (95% unadjusted interval {row['low']:+.1f} to {row['high']:+.1f}, "
                    f"p {_p(row['p (Holm)'])} after Holm's adjustment for {len(table)} contrasts, "
                    f"{row['seeds A']} vs {row['seeds B']} seeds): {verdict}.")
+    return out + claims(table, budget)
+
+
+def claims(table: pd.DataFrame, budget: str | None = None) -> list[str]:
+    """Whether the two course claims hold, where the architecture-at-matched-size contrast exists (else why
+    they are not tested); `budget`: the runs' training budget (`budget`)."""
+    if table.empty:
+        return []
+    out = []
     matched = table[table["contrast"] == "architecture at matched size"]
     if matched.empty:
         out.append("The two course claims (comparable accuracy at equal parameter counts; RNNs slower to train) "

@@ -281,6 +281,6 @@ def all_findings(analysis) -> dict[str, list[str]]:
     return {"Comparison": comparison(analysis), "Verdict": verdict(analysis),
             "Data efficiency": data_efficiency(analysis), "Out of domain": out_of_domain(analysis),
             "What makes the difference": contrasts.sentences(
-                analysis.contrasts, fidelity.describe(contrasts.pool(analysis.runs)) if not analysis.contrasts.empty else None),
+                analysis.contrasts, contrasts.budget(analysis.runs) if not analysis.contrasts.empty else None),
             "Interpretability": interpretability(analysis), "Stability": stability(analysis),
             "Sensitivity": sensitivity(analysis), "Seeds": seeds(analysis)}

@@ -13,7 +13,7 @@ import pandas as pd
 
 from imdb_lm.atomic import write_text
 from imdb_lm.errors import UserError
-from imdb_lm.report import contrasts, fidelity, speed
+from imdb_lm.report import contrasts, speed
 from imdb_lm.report.analysis import Analysis
 
 START = "<!-- study headline: generated from docs/study by python -m imdb_lm.report (headline=README.md) -->"
@@ -87,11 +87,9 @@ def markdown(analysis: Analysis, fidelity: str, link: str) -> str | None:
 def course_claims(analysis: Analysis) -> list[str]:
     """The ablation's answer to the two course claims (comparable accuracy at equal size; RNNs slower to
     train), as the report's findings state them, once both models of their contrast have runs."""
-    if analysis.contrasts.empty:
+    if analysis.contrasts.empty or "architecture at matched size" not in set(analysis.contrasts["contrast"]):
         return []
-    said = contrasts.sentences(analysis.contrasts, fidelity.describe(contrasts.pool(analysis.runs)))
-    claims = [s for s in said if s.startswith(("The claim that", "That was measured on"))]
-    return [" ".join(claims), ""] if claims else []
+    return [" ".join(contrasts.claims(analysis.contrasts, contrasts.budget(analysis.runs))), ""]
 
 
 def relative_link(target: Path, page: Path) -> str:
