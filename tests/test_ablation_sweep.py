@@ -1,6 +1,6 @@
 """experiment=ablation through the real CLI and the study's sweeper on a tiny slice: every job is
-labelled stage=ablation (never the study's grid or seeds), each preset runs at its one setting but the
-scratch transformer, whose rate is chosen on validation among three, and the seeds follow the choice."""
+labelled stage=ablation (never the study's grid or seeds), each preset's rate is chosen on validation
+among three (the references run at the study's selected setting), and the seeds follow the choice."""
 
 from __future__ import annotations
 
@@ -18,16 +18,19 @@ TINY_ABLATION = ["data.train_limit=64", "data.val_limit=32", "data.test_limit=32
                  "trainer.limit_train_batches=1.0", "callbacks.metrics_timing.latency_samples=2"]
 
 
-def test_every_preset_but_the_scratch_transformer_runs_one_setting_and_the_references_the_studys():
+PRESETS = ["bow", "bigru_wordpiece", "bigru_minilm_emb", "bigru_minilm_emb_frozen", "bigru_large", "transformer_scratch"]
+
+
+def test_every_preset_chooses_its_rate_on_validation_and_the_references_run_the_studys_setting():
     cfg = compose_train(["experiment=ablation"], with_hydra=True)
     sweeper = cfg.hydra.sweeper
     narrow = OmegaConf.to_container(sweeper.narrow)
     models = sweeper.params.model.split(",")
     assert sweeper.label == "ablation" and list(sweeper.seeds) == [2, 3] and cfg.seed == 1
-    assert set(narrow) == set(models)
-    assert narrow.pop("transformer_scratch") == {"optimizer": ["adamw"]}  # every lr_scale of the grid
+    assert set(narrow) == set(models) == {*PRESETS, "bigru", "transformer"}
     assert sweeper.params.lr_scale == "0.3,1,3"
-    assert all(len(setting["optimizer"]) == 1 and len(setting["lr_scale"]) == 1 for setting in narrow.values())
+    # no contrast sets a preset whose rate was chosen against one run at its recipe rate
+    assert all(narrow[preset] == {"optimizer": ["adamw"]} for preset in PRESETS)  # every lr_scale of the grid
     # the study's selected settings (promotion, then the best full-fidelity validation)
     assert narrow["bigru"] == {"optimizer": ["adam"], "lr_scale": [3]}
     assert narrow["transformer"] == {"optimizer": ["adam"], "lr_scale": [3]}
@@ -45,19 +48,19 @@ def test_the_ablation_sweep_labels_every_job_and_seeds_the_validated_rate(tmp_pa
             cwd=tmp_path, cache=cache_dir)
     records = [read_metrics(p.parent) for p in sorted(sweep.rglob("metrics.json"))]
     selection = json.loads((sweep / "study_selection.json").read_text())
-    extended = selection["extended"]  # the scratch transformer's rate at x0.1 or x10 when its best is at an edge
-    assert len(records) == 6 + len(extended) and all(r["status"] == "completed" for r in records)
+    extended = selection["extended"]  # a preset's rate at x0.1 or x10 when its best is at an edge
+    assert len(records) == 2 * (3 + 1) + len(extended) and all(r["status"] == "completed" for r in records)
     assert {r["stage"] for r in records} == {"ablation"} and {r["config"]["tag"] for r in records} == {"ablation"}
-    bow = [r for r in records if r["model"]["name"] == "bow"]
-    assert sorted(r["seed"] for r in bow) == [1, 2] and {r["hparams"]["lr"] for r in bow} == {1e-2}
-    scratch = [r for r in records if r["model"]["name"] == "transformer_scratch"]
-    probe = [r for r in scratch if r["seed"] == 1]
-    first = [r for r in probe if r["config"]["lr_scale"] in (0.3, 1, 3)]
-    assert sorted(r["config"]["lr_scale"] for r in first) == [0.3, 1, 3]
-    edge = max(first, key=lambda r: r["metrics"]["best_val_acc"])["config"]["lr_scale"]
-    expected_extension = {0.3: [0.1], 1: [], 3: [10]}[edge]  # one step: x0.1 and x10 end the lists
-    assert sorted(r["config"]["lr_scale"] for r in probe if r not in first) == expected_extension
-    assert len(extended) == len(expected_extension)
-    best = max(probe, key=lambda r: r["metrics"]["best_val_acc"])  # the first of equals, as the sweeper picks
-    assert [r["hparams"]["lr"] for r in scratch if r["seed"] == 2] == [best["hparams"]["lr"]]
-    assert selection["groups"]["transformer_scratch"]["selected"]["val"] == best["metrics"]["best_val_acc"]
+    recipe_lr = {"bow": 1e-2, "transformer_scratch": 5e-4}
+    for preset, lr in recipe_lr.items():
+        runs = [r for r in records if r["model"]["name"] == preset]
+        probe = [r for r in runs if r["seed"] == 1]
+        first = [r for r in probe if r["config"]["lr_scale"] in (0.3, 1, 3)]
+        assert sorted(r["config"]["lr_scale"] for r in first) == [0.3, 1, 3]
+        assert sorted(r["hparams"]["lr"] for r in first) == pytest.approx([0.3 * lr, lr, 3 * lr])
+        edge = max(first, key=lambda r: r["metrics"]["best_val_acc"])["config"]["lr_scale"]
+        expected_extension = {0.3: [0.1], 1: [], 3: [10]}[edge]  # one step: x0.1 and x10 end the lists
+        assert sorted(r["config"]["lr_scale"] for r in probe if r not in first) == expected_extension
+        best = max(probe, key=lambda r: r["metrics"]["best_val_acc"])  # the first of equals, as the sweeper picks
+        assert [r["hparams"]["lr"] for r in runs if r["seed"] == 2] == [best["hparams"]["lr"]]
+        assert selection["groups"][preset]["selected"]["val"] == best["metrics"]["best_val_acc"]
