@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from imdb_lm.report import analyze, statistics, write_report
+from imdb_lm.report import analyze, contrasts, statistics, write_report
+from tests.study_records import RECIPE_LR, correct_at, write_run
 from tests.study_records import benched_figures as _benched
-from tests.study_records import correct_at, write_run
 
 # model -> (family, test accuracy, seconds per epoch, training tokens per second, latency ms)
 MODELS = {"transformer": ("transformer", 0.90, 200.0, 4000.0, 20.0),
@@ -201,3 +201,30 @@ def test_frozen_embeddings_name_the_frozen_preset_however_the_run_asked_for_them
     assert contrasts.variant(by_override) == contrasts.variant(by_preset) == "bigru_minilm_emb_frozen"
     assert contrasts.variant(trained) == "bigru_minilm_emb"
     assert contrasts.base("bigru_minilm_emb_frozen") == "bigru_minilm_emb"
+
+
+def test_each_model_is_shown_at_the_rate_chosen_on_validation_among_those_it_ran(tmp_path):
+    # bigru_large's first seed at three rates: x3 best on validation, x1 best on test (never looked at),
+    # x0.3 diverged; seeds 2 and 3 at x3, as the sweeper continues the choice
+    rates = {0.3: (0.50, 0.50, "diverged"), 1: (0.80, 0.86, "completed"), 3: (0.84, 0.82, "completed")}
+    for scale, (val, acc, status) in rates.items():
+        write_run(tmp_path, f"large-x{scale}", model="bigru_large", family="recurrent", optimizer="adamw",
+                  lr_scale=scale, seed=1, val_acc=val, stage="ablation", status=status, correct=correct_at(acc))
+    for seed, acc in ((2, 0.80), (3, 0.78)):
+        write_run(tmp_path, f"large-s{seed}", model="bigru_large", family="recurrent", optimizer="adamw",
+                  lr_scale=3, seed=seed, val_acc=0.83, stage="ablation", correct=correct_at(acc, seed))
+    for seed in (1, 2, 3):
+        write_run(tmp_path, f"bow-{seed}", model="bow", family="bow", optimizer="adamw", seed=seed, val_acc=0.85,
+                  stage="ablation", correct=correct_at(0.85, seed))
+    analysis = analyze([tmp_path], resamples=500)
+    table = contrasts.models_table(analysis.runs).set_index("model")
+    lr = {scale: RECIPE_LR["recurrent"].get("adamw", 1e-3) * scale for scale in rates}  # as write_run sets it
+    large = table.loc["bigru_large"]
+    assert large["rate"] == f"{lr[3]:.1e}" and large["seeds"] == 3
+    assert large["test % (mean ± std)"].startswith(f"{(0.82 + 0.80 + 0.78) / 3 * 100:.1f} ± ")
+    assert large["rates tried (val %)"] == f"{lr[0.3]:.1e} (diverged), {lr[1]:.1e} (80.0), {lr[3]:.1e} (84.0)"
+    assert list(table.index) == ["bow", "bigru_large"]  # by test accuracy of the chosen setting
+    row = analysis.contrasts.set_index(["A", "B"]).loc[("bigru_large", "bow")]
+    assert row["seeds A"] == 3 and row["A - B (points)"] == pytest.approx(-5.0)
+    text = write_report(analysis, tmp_path / "r")["markdown"].read_text()
+    assert f"| bigru_large | adamw | {lr[3]:.1e} | {large['rates tried (val %)']} | 3 |" in text

@@ -58,6 +58,35 @@ def selected(frame: pd.DataFrame) -> dict[str, pd.Series]:
     return {row["model"]: row for _, row in tables.select(table, ["model"]).iterrows()}
 
 
+def models_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each contrasted model's setting chosen on validation, the rates it was chosen among (each with its
+    validation accuracy on the seeds every rate has), and its test accuracy over the chosen setting's
+    seeds: the absolute numbers behind the differences, and the evidence that every model was tuned."""
+    runs = pool(frame)
+    table = tables.settings(runs)
+    if table.empty:
+        return pd.DataFrame()
+    rows = []
+    for _, chosen in tables.select(table, ["model"]).sort_values("test_acc", ascending=False).iterrows():
+        finished = table[table["model"] == chosen["model"]].set_index("lr")["selection_val"]
+        tried = sorted(set(runs.loc[runs["model"] == chosen["model"], "lr"].dropna()))
+        rows.append({
+            "model": chosen["model"], "optimizer": chosen["optimizer"], "rate": f"{chosen['lr']:.1e}",
+            # a rate none of whose runs finished (diverged, failed) was tried too: the choice did not skip it
+            "rates tried (val %)": ", ".join(f"{lr:.1e} ({finished[lr] * 100:.1f})" if lr in finished.index
+                                             else f"{lr:.1e} ({_status(runs, chosen['model'], lr)})" for lr in tried),
+            "seeds": int(chosen["seeds"]),
+            "test % (mean ± std)": f"{chosen['test_acc'] * 100:.1f}"
+                                   + (f" ± {chosen['test_acc_std'] * 100:.1f}" if chosen["seeds"] > 1 else ""),
+            "params (M)": f"{chosen['params'] / 1e6:.2f}" if pd.notna(chosen["params"]) else "-"})
+    return pd.DataFrame(rows)
+
+
+def _status(runs: pd.DataFrame, model: str, lr: float) -> str:
+    statuses = runs.loc[(runs["model"] == model) & (runs["lr"] == lr), "status"].dropna()
+    return str(statuses.iloc[0]) if not statuses.empty else "did not finish"
+
+
 def pairs(models: dict[str, pd.Series]) -> list[tuple[str, str, str]]:
     """The contrasts whose two models are present, the floor last (every model vs bow)."""
     def present(name: str) -> list[str]:  # a model and its frozen variant both stand for it
