@@ -283,9 +283,10 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
         absent = contrasts.missing(analysis.runs)
         out += [("h2", "What makes the difference: pretraining, architecture, size, the floor"),
                 ("table", contrasts.models_table(analysis.runs)),
-                ("note", "Each model's setting chosen on validation among the rates it ran at (in brackets: "
-                         "validation accuracy on the seed every rate has), and its test accuracy over that "
-                         "setting's seeds. The contrasts below pair these settings."),
+                ("note", "Each model's setting chosen on validation among the rates it ran at (in brackets: mean "
+                         "validation accuracy over the seeds every rate of the model ran: seed 1 where it ran "
+                         "at several rates), and its test accuracy over the chosen setting's seeds. The "
+                         "contrasts below pair these settings."),
                 ("table", contrasts.display(analysis.contrasts)),
                 ("note", f"{len(analysis.contrasts)} contrasts, each A minus B in test accuracy over every seed of "
                          "both models' settings chosen on validation (the two-level bootstrap above); the 95% "
