@@ -34,10 +34,32 @@ def test_every_preset_chooses_its_rate_on_validation_and_the_references_run_the_
     # the study's selected settings (promotion, then the best full-fidelity validation)
     assert narrow["bigru"] == {"optimizer": ["adam"], "lr_scale": [3]}
     assert narrow["transformer"] == {"optimizer": ["adam"], "lr_scale": [3]}
-    # the study's edge rule: a best rate at x0.3 (x3) is tried at x0.1 (x10) too, the same for both
+    # the study's edge rule (a best rate at x0.3 (x3) is tried at x0.1 (x10) too), carried one step further
     study = compose_train(["experiment=study"], with_hydra=True).hydra.sweeper
-    assert OmegaConf.to_container(sweeper.extend) == OmegaConf.to_container(study.extend)
-    assert sweeper.extend.key == "lr_scale" and list(sweeper.extend.below) == [0.1]
+    assert sweeper.extend.key == study.extend.key == "lr_scale"
+    assert list(sweeper.extend.below) == [*study.extend.below, 0.03] == [0.1, 0.03]
+    assert list(sweeper.extend.above) == [*study.extend.above, 30] == [10, 30]
+
+
+def job_number(metrics_path):
+    return int(metrics_path.parent.name.split("_")[0])
+
+
+def expected_extension(first: list[dict], extension: list[dict]) -> list[float]:
+    """The edge rule replayed on the runs' own validation scores: while the best rate so far (the first
+    of equals, in the order the jobs ran) is the lowest (highest) one run, the next of x0.1, x0.03
+    (x10, x30) runs."""
+    ran, out = list(first), []
+    below, above = [0.1, 0.03], [10, 30]
+    while True:
+        scales = [r["config"]["lr_scale"] for r in ran]
+        best = max(ran, key=lambda r: r["metrics"]["best_val_acc"])["config"]["lr_scale"]
+        nxt = ([v for v in below if v < min(scales)][:1] if best == min(scales) else
+               [v for v in above if v > max(scales)][:1] if best == max(scales) else [])
+        if not nxt:
+            return out
+        out.append(nxt[0])
+        ran.append(next(r for r in extension if r["config"]["lr_scale"] == nxt[0]))
 
 
 @pytest.mark.slow
@@ -46,9 +68,10 @@ def test_the_ablation_sweep_labels_every_job_and_seeds_the_validated_rate(tmp_pa
     run_cli("imdb_lm.train", "--multirun", "experiment=ablation", "model=bow,transformer_scratch",
             "hydra.sweeper.seeds=[2]", *TINY, *TINY_ABLATION, f"hydra.sweep.dir={sweep}", "results_dirs=[outputs]",
             cwd=tmp_path, cache=cache_dir)
-    records = [read_metrics(p.parent) for p in sorted(sweep.rglob("metrics.json"))]
+    # in the order the jobs ran (their folders are numbered), which decides between equal val scores
+    records = [read_metrics(p.parent) for p in sorted(sweep.rglob("metrics.json"), key=job_number)]
     selection = json.loads((sweep / "study_selection.json").read_text())
-    extended = selection["extended"]  # a preset's rate at x0.1 or x10 when its best is at an edge
+    extended = selection["extended"]  # a preset's rate at x0.1 (x10), then x0.03 (x30), while its best is at an edge
     assert len(records) == 2 * (3 + 1) + len(extended) and all(r["status"] == "completed" for r in records)
     assert {r["stage"] for r in records} == {"ablation"} and {r["config"]["tag"] for r in records} == {"ablation"}
     recipe_lr = {"bow": 1e-2, "transformer_scratch": 5e-4}
@@ -58,9 +81,8 @@ def test_the_ablation_sweep_labels_every_job_and_seeds_the_validated_rate(tmp_pa
         first = [r for r in probe if r["config"]["lr_scale"] in (0.3, 1, 3)]
         assert sorted(r["config"]["lr_scale"] for r in first) == [0.3, 1, 3]
         assert sorted(r["hparams"]["lr"] for r in first) == pytest.approx([0.3 * lr, lr, 3 * lr])
-        edge = max(first, key=lambda r: r["metrics"]["best_val_acc"])["config"]["lr_scale"]
-        expected_extension = {0.3: [0.1], 1: [], 3: [10]}[edge]  # one step: x0.1 and x10 end the lists
-        assert sorted(r["config"]["lr_scale"] for r in probe if r not in first) == expected_extension
+        extension = [r for r in probe if r not in first]
+        assert [r["config"]["lr_scale"] for r in extension] == expected_extension(first, extension)
         best = max(probe, key=lambda r: r["metrics"]["best_val_acc"])  # the first of equals, as the sweeper picks
         assert [r["hparams"]["lr"] for r in runs if r["seed"] == 2] == [best["hparams"]["lr"]]
         assert selection["groups"][preset]["selected"]["val"] == best["metrics"]["best_val_acc"]
