@@ -3,9 +3,12 @@ the committed README's block is what the committed records give."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from scipy import stats
 
 from imdb_lm.errors import UserError
 from imdb_lm.report import analyze, headline, write_report
@@ -105,3 +108,12 @@ def test_the_committed_readme_headline_is_what_the_committed_records_give(tmp_pa
     analysis = analyze(["docs/study"], resamples=10_000, seed=0)
     block = headline.markdown(analysis, analysis.fidelity["full"], "docs/study.md")
     assert block == headline.block_of(ROOT / "README.md")
+    # The headline's seed-level test, recomputed independently: each seed's test accuracy as its record
+    # states it (not the outcome bits the report pairs), through scipy's own Welch test.
+    accuracy = {family: [json.loads((Path(d) / "metrics.json").read_text())["metrics"]["test_acc"]
+                         for d in analysis.best_family[family]["run_dirs"]] for family in ("transformer", "recurrent")}
+    welch = analysis.comparison["welch"]
+    reference = stats.ttest_ind(accuracy["transformer"], accuracy["recurrent"], equal_var=False)
+    assert welch.p_value == pytest.approx(reference.pvalue, rel=1e-6)
+    assert welch.diff == pytest.approx(np.mean(accuracy["transformer"]) - np.mean(accuracy["recurrent"]), abs=1e-6)
+    assert f"Welch p {'< 0.001' if reference.pvalue < 0.001 else f'= {reference.pvalue:.3f}'}" in block

@@ -4,20 +4,20 @@ contrast between two models on the same test reviews.
 
 Runs come from the ablation (`stage: ablation`: the new presets plus bigru and transformer references
 at the same budget); without ablation runs, from every selectable run. Per model the setting is chosen
-on validation; a contrast pairs every seed of both (the two-level bootstrap of statistics.py) and
-gives the ratios of training time per epoch, of time per training token and of single-review latency.
-The intervals are 95% and unadjusted; whether a difference is called reliable is decided on the
-bootstrap p-values after Holm's adjustment for the number of contrasts in the table (the table gives both).
+on validation; a contrast compares every seed of both and gives the ratios of training time per epoch, of
+time per training token and of single-review latency.
+
+The verdicts follow the decision rules in force (rules.py, docs/comparing.md): Welch's t on the per-seed
+test accuracies with Holm's adjustment over the contrasts of the table, and TOST within 1.0 point. The
+two-level bootstrap interval (statistics.py) stays beside them, unadjusted; the verdict of the rule it
+replaced (v2: the bootstrap p after Holm) is shown where it differs.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from imdb_lm.report import fidelity, speed, statistics, tables
-
-ALPHA = 0.05
-SAME_SPEED = 0.10  # time-per-token ratios within 10% of 1 are not called slower or faster
+from imdb_lm.report import fidelity, rules, speed, statistics, tables
 
 # (what the contrast isolates, model A, model B): the difference is A - B
 NAMED = [("pretraining", "transformer", "transformer_scratch"),
@@ -108,6 +108,11 @@ def missing(frame: pd.DataFrame) -> list[str]:
     return out + ([f"the floor ({FLOOR} not run)"] if FLOOR not in have else [])
 
 
+def times(value: float) -> str:
+    """A ratio to two significant digits, never in exponent form: 0.93x, 14x, 420x."""
+    return "-" if pd.isna(value) else f"{float(f'{value:.2g}'):g}x"
+
+
 def _ratio(a, b) -> float:
     return float(a) / float(b) if b and not pd.isna(a) and not pd.isna(b) else float("nan")
 
@@ -123,22 +128,31 @@ def contrast_table(frame: pd.DataFrame, resamples: int = 10_000, seed: int = 0,
         if comp is None:
             continue
         d = comp["difference"]
+        welch = comp["welch"]
         rows.append({"contrast": label, "A": a, "B": b, "seeds A": d.seeds_a, "seeds B": d.seeds_b,
-                     "test reviews": d.n, "A - B (points)": d.diff * 100, "low": d.low * 100, "high": d.high * 100,
-                     "p": d.p_value, "interval excludes 0": d.reliable,
+                     "test reviews": d.n, "A - B (points)": welch.diff * 100, "low": d.low * 100, "high": d.high * 100,
+                     "p": welch.p_value, "p equivalent": welch.p_equivalent, "detectable": welch.detectable * 100,
+                     "bootstrap p": d.p_value, "bootstrap p floor": 2 / (d.resamples + 1),
+                     "interval excludes 0": d.reliable,
                      "time / epoch A/B": _ratio(models[a]["epoch_seconds"], models[b]["epoch_seconds"]),
                      "time / token A/B": _ratio(models[b]["train_tokens_per_s"], models[a]["train_tokens_per_s"]),
                      "latency A/B": _ratio(models[a]["latency_ms_p50"], models[b]["latency_ms_p50"]),
-                     "time / token rounds": [], "speed from": "records", "speed device": None})
+                     "time / token rounds": [], "speed from": "records", "speed device": None,
+                     "speed scope": None})
         benched = speed.ratios(bench, a, b)
         if benched:
             rows[-1].update({"time / token A/B": benched["time / token"], "latency A/B": benched["latency"],
                              "time / token rounds": benched["time / token rounds"], "speed from": "bench",
-                             "speed device": bench.get("device")})
+                             "speed device": bench.get("device"), "speed scope": speed.scope(bench)})
     table = pd.DataFrame(rows)
     if not table.empty:
         table["p (Holm)"] = statistics.holm(table["p"])
-        table["reliable"] = table["interval excludes 0"] & (table["p (Holm)"] < ALPHA)
+        table["verdict"] = [rules.outcome(p, q) for p, q in zip(table["p (Holm)"], table["p equivalent"], strict=True)]
+        table["reliable"] = table["verdict"].isin([rules.DIFFERENT, rules.SMALL])
+        # the published rule (v2): the bootstrap's p after Holm, with its interval excluding zero
+        table["bootstrap p (Holm)"] = statistics.holm(table["bootstrap p"])
+        table[f"verdict (rules v{rules.PUBLISHED})"] = [
+            rules.v2_accuracy(x, p) for x, p in zip(table["interval excludes 0"], table["bootstrap p (Holm)"], strict=True)]
     return table
 
 
@@ -153,14 +167,12 @@ def sentences(table: pd.DataFrame, budget: str | None = None) -> list[str]:
         return []
     out = []
     for _, row in table[table["contrast"] != "the floor"].iterrows():
-        verdict = ("reliably " + ("higher" if row["low"] > 0 else "lower") if row["reliable"]
-                   else "not distinguishable from zero after the adjustment (the unadjusted interval alone "
-                        "excludes zero)" if row["interval excludes 0"]
-                   else "not distinguishable from zero")
+        verdict = rules.accuracy_words(row["verdict"], row["A - B (points)"])
         out.append(f"{row['contrast'].capitalize()}: {row['A']} minus {row['B']} is {row['A - B (points)']:+.1f} "
-                   f"points of test accuracy (95% unadjusted interval {row['low']:+.1f} to {row['high']:+.1f}, "
-                   f"p {_p(row['p (Holm)'])} after Holm's adjustment for {len(table)} contrasts, "
-                   f"{row['seeds A']} vs {row['seeds B']} seeds): {verdict}.")
+                   f"points of test accuracy over {row['seeds A']} vs {row['seeds B']} seeds (Welch p {_p(row['p (Holm)'])} "
+                   f"after Holm's adjustment for {len(table)} contrasts, equivalence p {_p(row['p equivalent'])}; "
+                   f"two-level bootstrap interval {row['low']:+.1f} to {row['high']:+.1f}): {verdict}"
+                   + _changed(row) + ".")
     return out + claims(table, budget)
 
 
@@ -177,38 +189,37 @@ def claims(table: pd.DataFrame, budget: str | None = None) -> list[str]:
                    "has no runs of both yet: neither claim is tested here.")
     else:
         row = matched.iloc[0]
-        # "not distinguishable" is not "equal": the interval says how large a gap the data still allow
-        bound = max(abs(row["low"]), abs(row["high"]))
-        holds = (f"is not contradicted on this data: the difference is not distinguishable from zero, and the "
-                 f"interval still allows a gap as large as {bound:.1f} points" if not row["reliable"] else
-                 f"does not hold on this data: {row['A'] if row['low'] > 0 else row['B']} is reliably more accurate")
         trained = f"; both from random weights, at {budget}" if budget else ""
-        out.append(f"The claim that at equal parameter counts RNNs and transformers perform comparably {holds} "
-                   f"({row['A']} minus {row['B']}: {row['A - B (points)']:+.1f} points, interval {row['low']:+.1f} "
-                   f"to {row['high']:+.1f}, Holm-adjusted p {_p(row['p (Holm)'])}{trained}).")
+        out.append(f"The claim that at equal parameter counts RNNs and transformers perform comparably "
+                   f"{rules.comparable_claim(row['verdict'])} on this data ({row['A']} minus {row['B']}: "
+                   f"{row['A - B (points)']:+.1f} points over {row['seeds A']} vs {row['seeds B']} seeds, Welch p "
+                   f"{_p(row['p (Holm)'])} after Holm, equivalence within {rules.ACCURACY_MARGIN * 100:.1f} point "
+                   f"p {_p(row['p equivalent'])}; with these seeds a difference of {row['detectable']:.1f} points "
+                   f"would be found 80% of the time{trained}).")
         if not pd.isna(row["time / token A/B"]):
             out += _slower_to_train(row)
     return out
 
 
 def _slower_to_train(row: pd.Series) -> list[str]:
-    """The second claim, from B (the RNN) over A (the transformer) in time per training token. Where the bench
-    timed them in interleaved rounds, it is settled only when every round is beyond the 10% margin on one
-    side, or none beyond it on the slower side (not slower): a median alone can sit on the margin by the noise of one
-    shared machine."""
-    rnn_over_transformer = 1 / row["time / token A/B"]
-    rounds = [1 / r for r in row["time / token rounds"]] or [rnn_over_transformer]
-    spread = f", {len(rounds)} interleaved rounds: {min(rounds):.2f}x to {max(rounds):.2f}x" if len(rounds) > 1 else ""
-    holds = ("holds" if min(rounds) > 1 + SAME_SPEED else "does not hold" if max(rounds) < 1 - SAME_SPEED else
-             # no measurement beyond the noise margin on the slower side: not slower
-             f"does not hold (no measurement has the RNN more than {SAME_SPEED:.0%} slower)"
-             if max(rounds) <= 1 + SAME_SPEED else
-             f"is not settled (the measurements straddle the {SAME_SPEED:.0%} margin of equal speed, "
-             "the noise of timings on shared machines)")
-    source = (f"from one interleaved bench at an equal token budget on {row['speed device'] or 'one machine'}{spread}"
+    """The second claim, from B (the RNN) over A (the transformer) in time per training token: the rules'
+    t test and TOST on the log ratio of the bench's interleaved rounds (records alone give one ratio: not
+    settled)."""
+    rounds = [1 / r for r in row["time / token rounds"]] or [1 / row["time / token A/B"]]
+    test = statistics.ratio_test(rounds, rules.SPEED_MARGIN)
+    holds = rules.slower_claim(rules.outcome(test.p_value, test.p_equivalent), test.ratio)
+    old = rules.v2_slower_claim(rounds if row["speed from"] == "bench" else [])
+    spread = (f", {len(rounds)} interleaved rounds: {times(min(rounds))} to {times(max(rounds))}, t test p "
+              f"{_p(test.p_value)}, equivalence within {rules.SPEED_MARGIN:.0%} p {_p(test.p_equivalent)}"
+              if len(rounds) > 1 else "")
+    scope = f", {row['speed scope']}" if row.get("speed scope") else ""
+    source = (f"from one interleaved bench at an equal token budget on {row['speed device'] or 'one machine'}{scope}"
+              f"{spread}"
               if row["speed from"] == "bench" else "from the runs' own throughput records, not an interleaved bench")
-    out = [f"The claim that RNNs are slower to train {holds} here: {row['B']} takes {rnn_over_transformer:.2f}x the "
-           f"time per training token of {row['A']} ({source})."]
+    gist = next(g for g in ("holds", "does not hold", "is not settled") if holds.startswith(g))
+    changed = f"; under the published rule v{rules.PUBLISHED} it read \"{old}\"" if old not in (gist, "not measured") else ""
+    out = [f"The claim that RNNs are slower to train {holds} here: {row['B']} takes {times(test.ratio)} the "
+           f"time per training token of {row['A']} ({source}{changed})."]
     if str(row["speed device"] or "").startswith("cpu"):
         out.append("That was measured on a CPU, where a transformer's parallelism over positions has only a few cores "
                    "to use; the claim's reason (an RNN's steps run one after another) weighs most on a GPU, which "
@@ -216,7 +227,19 @@ def _slower_to_train(row: pd.Series) -> list[str]:
     return out
 
 
-def _p(value: float) -> str:
+def _changed(row: pd.Series) -> str:
+    """Where the verdict of the published rule differs from the one in force, say so."""
+    old = row.get(f"verdict (rules v{rules.PUBLISHED})")
+    now_reliable = row["verdict"] in (rules.DIFFERENT, rules.SMALL)
+    if old is None or (old == "reliable") == now_reliable:
+        return ""
+    return f"; under the published rule v{rules.PUBLISHED} (bootstrap p after Holm) it read \"{old}\""
+
+
+def _p(value: float, floor: float = 0.0) -> str:
+    """A p-value as a sentence gives it; at a method's resolution floor (a bootstrap's smallest p) it is a bound."""
+    if floor and value <= floor * (1 + 1e-9):
+        return f"<= {value:.3g}"
     return "< 0.001" if value < 0.001 else f"= {value:.3f}"
 
 
@@ -227,10 +250,16 @@ def display(table: pd.DataFrame) -> pd.DataFrame:
         "contrast": table["contrast"], "A": table["A"], "B": table["B"],
         "seeds A / B": [f"{a} / {b}" for a, b in zip(table["seeds A"], table["seeds B"], strict=True)],
         "A - B (points)": [f"{v:+.1f}" for v in table["A - B (points)"]],
-        "95% CI (unadjusted)": [f"{lo:+.1f} to {hi:+.1f}" for lo, hi in zip(table["low"], table["high"], strict=True)],
-        "p (Holm)": [_p(v).lstrip("= ") for v in table["p (Holm)"]],
-        "reliable (Holm)": ["yes" if r else "no" for r in table["reliable"]],
-        "time / epoch A/B": [f"{v:.2f}x" for v in table["time / epoch A/B"]],
-        "time / token A/B": [f"{v:.2f}x" + (f" ({min(r):.2f}-{max(r):.2f})" if len(r) > 1 else "")
+        "bootstrap 95% CI": [f"{lo:+.1f} to {hi:+.1f}" for lo, hi in zip(table["low"], table["high"], strict=True)],
+        "Welch p (Holm)": [_p(v).lstrip("= ") for v in table["p (Holm)"]],
+        "TOST p (±1 pt)": [_p(v).lstrip("= ") for v in table["p equivalent"]],
+        "detectable (points)": [f"{v:.1f}" for v in table["detectable"]],
+        f"verdict (rules v{rules.RULES_VERSION})": table["verdict"],
+        f"rules v{rules.PUBLISHED} (bootstrap p, Holm)": [
+            f"{v} ({_p(p, f * len(table)).lstrip('= ')})" for v, p, f in
+            zip(table[f"verdict (rules v{rules.PUBLISHED})"], table["bootstrap p (Holm)"], table["bootstrap p floor"],
+                strict=True)],
+        "time / epoch A/B": [times(v) for v in table["time / epoch A/B"]],
+        "time / token A/B": [times(v) + (f" ({times(min(r))}-{times(max(r))})" if len(r) > 1 else "")
                              for v, r in zip(table["time / token A/B"], table["time / token rounds"], strict=True)],
-        "latency A/B": [f"{v:.2f}x" for v in table["latency A/B"]], "speed from": table["speed from"]})
+        "latency A/B": [times(v) for v in table["latency A/B"]], "speed from": table["speed from"]})

@@ -10,7 +10,7 @@ import math
 
 import pandas as pd
 
-from imdb_lm.report import contrasts, fidelity, speed
+from imdb_lm.report import contrasts, fidelity, rules, speed
 from imdb_lm.report.analysis import describe_devices, machines
 from imdb_lm.report.efficiency import gap_sentence
 
@@ -178,26 +178,28 @@ def verdict(analysis) -> list[str]:
     best, comp = analysis.best_family, analysis.comparison
     if comp is None or "recurrent" not in best or "transformer" not in best:
         return []
-    rnn, trf, diff = best["recurrent"], best["transformer"], comp["difference"]
+    rnn, trf, diff, welch = best["recurrent"], best["transformer"], comp["difference"], comp["welch"]
     latency, trf_ms = _verdict_latency(analysis, rnn, trf)
-    support = (f"{_seeds(diff.seeds_a)} of the transformer and {_seeds(diff.seeds_b)} of the RNN on {diff.n:,} "
-               f"test reviews")
-    span = f"{diff.confidence:.0%} interval {diff.low * 100:+.1f} to {diff.high * 100:+.1f}"
-    if diff.low > 0:
-        text = (f"Accuracy separates the families reliably here ({support}): the transformer's "
-                f"+{diff.diff * 100:.1f} points has a {span}, above zero. Inference time is the price: "
-                f"{latency:.1f}x per review. Where {trf_ms:.1f} ms per review fits the budget, "
-                f"accuracy decides for the transformer; where latency or CPU cost dominates, {rnn['model']} gives "
-                f"up {diff.diff * 100:.1f} points for a {latency:.1f}x faster answer.")
-    elif diff.high < 0:
-        text = (f"The selected RNN is reliably more accurate ({support}: {-diff.diff * 100:.1f} points, {span}, "
-                f"below zero) and {latency:.1f}x faster per review than the selected transformer: on these runs "
-                f"nothing favours the transformer.")
+    result = rules.outcome(welch.p_value, welch.p_equivalent)
+    support = (f"{_seeds(welch.seeds_a)} of the transformer and {_seeds(welch.seeds_b)} of the RNN on {diff.n:,} "
+               f"test reviews; Welch p {_p(welch.p_value)}, equivalence within {rules.ACCURACY_MARGIN * 100:.1f} point "
+               f"p {_p(welch.p_equivalent)}, decision rules v{rules.RULES_VERSION}; two-level bootstrap "
+               f"{diff.confidence:.0%} interval {diff.low * 100:+.1f} to {diff.high * 100:+.1f}")
+    points = welch.diff * 100
+    if result in (rules.DIFFERENT, rules.SMALL) and points > 0:
+        text = (f"Accuracy separates the families reliably here: the transformer is {points:+.1f} points "
+                f"({support}). Inference time is the price: {contrasts.times(latency)} per review. Where {trf_ms:.2g} ms per "
+                f"review fits the budget, accuracy decides for the transformer; where latency or CPU cost dominates, "
+                f"{rnn['model']} gives up {points:.1f} points for a {contrasts.times(latency)} faster answer.")
+    elif result in (rules.DIFFERENT, rules.SMALL):
+        text = (f"The selected RNN is reliably more accurate ({-points:.1f} points; {support}) and {contrasts.times(latency)} "
+                f"faster per review than the selected transformer: on these runs nothing favours the transformer.")
     else:
         faster = rnn["model"] if latency >= 1 else trf["model"]
-        text = (f"The accuracy difference ({diff.diff * 100:+.1f} points, transformer minus RNN) is not "
-                f"distinguishable from zero over {support} ({span} covers zero), so inference time decides: "
-                f"{faster} is {max(latency, 1 / latency):.1f}x faster per review.")
+        settled = ("equivalent within the margin" if result == rules.EQUIVALENT else
+                   "not settled: neither a difference nor equivalence")
+        text = (f"The accuracy difference ({points:+.1f} points, transformer minus RNN) is {settled} ({support}), "
+                f"so inference time decides: {faster} is {contrasts.times(max(latency, 1 / latency))} faster per review.")
     return [text, _interpretability_verdict(analysis, rnn, trf)]
 
 
@@ -284,3 +286,7 @@ def all_findings(analysis) -> dict[str, list[str]]:
                 analysis.contrasts, contrasts.budget(analysis.runs) if not analysis.contrasts.empty else None),
             "Interpretability": interpretability(analysis), "Stability": stability(analysis),
             "Sensitivity": sensitivity(analysis), "Seeds": seeds(analysis)}
+
+
+def _p(value: float) -> str:
+    return "< 0.001" if value < 0.001 else f"= {value:.3f}"

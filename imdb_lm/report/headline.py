@@ -13,7 +13,7 @@ import pandas as pd
 
 from imdb_lm.atomic import write_text
 from imdb_lm.errors import UserError
-from imdb_lm.report import contrasts, speed
+from imdb_lm.report import contrasts, rules, speed
 from imdb_lm.report.analysis import Analysis
 
 START = "<!-- study headline: generated from docs/study by python -m imdb_lm.report (headline=README.md) -->"
@@ -49,18 +49,23 @@ def verdict(analysis: Analysis) -> str | None:
     """The accuracy difference with its seed-level interval and the seeds behind it."""
     if analysis.comparison is None:
         return None
-    d = analysis.comparison["difference"]
+    d, welch = analysis.comparison["difference"], analysis.comparison["welch"]
     trf, rnn = analysis.best_family["transformer"]["model"], analysis.best_family["recurrent"]["model"]
-    word = ("reliably more accurate" if d.reliable and d.diff > 0 else
-            "reliably less accurate" if d.reliable else "not distinguishable in accuracy")
-    text = (f"The fine-tuned {trf} is {word} than the {rnn} trained from scratch: {d.diff * 100:+.1f} points "
-            f"({d.acc_a * 100:.1f}% vs {d.acc_b * 100:.1f}%), {d.confidence:.0%} two-level bootstrap interval "
-            f"{d.low * 100:+.1f} to {d.high * 100:+.1f}, over {d.seeds_a} + {d.seeds_b} seeds and the same "
-            f"{d.n:,} test reviews.")
+    result = rules.outcome(welch.p_value, welch.p_equivalent)
+    more = "more" if welch.diff > 0 else "less"
+    margin = f"{rules.ACCURACY_MARGIN * 100:.1f} point"
+    relation = {rules.DIFFERENT: f"is reliably {more} accurate than",
+                rules.SMALL: f"is reliably {more} accurate, by less than {margin}, than",
+                rules.EQUIVALENT: f"is as accurate, within {margin}, as",
+                rules.NOT_SETTLED: f"is neither reliably different from nor within {margin} of"}[result]
+    text = (f"The fine-tuned {trf} {relation} the {rnn} trained from scratch: {welch.diff * 100:+.1f} points "
+            f"({d.acc_a * 100:.1f}% vs {d.acc_b * 100:.1f}%) over {welch.seeds_a} + {welch.seeds_b} seeds, Welch "
+            f"p {_p(welch.p_value)} (decision rules v{rules.RULES_VERSION}), {d.confidence:.0%} two-level bootstrap "
+            f"interval {d.low * 100:+.1f} to {d.high * 100:+.1f}, on the same {d.n:,} test reviews.")
     benched = speed.ratios(analysis.speed, trf, rnn)
     if benched:
-        text += (f" In one interleaved bench on one machine, {trf} takes {benched['time / token']:.1f}x the "
-                 f"training time per token and {benched['latency']:.1f}x the single-review latency of {rnn}.")
+        text += (f" In one interleaved bench on one machine, {trf} takes {contrasts.times(benched['time / token'])} the "
+                 f"training time per token and {contrasts.times(benched['latency'])} the single-review latency of {rnn}.")
     return text
 
 
@@ -123,3 +128,7 @@ def block_of(page: str | Path) -> str | None:
     if START not in text or END not in text:
         return None
     return START + text.split(START, 1)[1].split(END, 1)[0] + END
+
+
+def _p(value: float) -> str:
+    return "< 0.001" if value < 0.001 else f"= {value:.3f}"

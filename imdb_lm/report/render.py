@@ -26,6 +26,7 @@ from imdb_lm.report import (
     importance,
     parallel,
     plots,
+    rules,
     speed,
     tables,
 )
@@ -79,14 +80,16 @@ def comparison_table(analysis: Analysis) -> pd.DataFrame:
     comp = analysis.comparison
     if comp is None:
         return pd.DataFrame()
-    d = comp["difference"]
+    d, welch = comp["difference"], comp["welch"]
     trf, rnn = analysis.best_family["transformer"], analysis.best_family["recurrent"]
     return pd.DataFrame([{
         "A (transformer)": trf["model"], "B (RNN)": rnn["model"], "seeds A": d.seeds_a, "seeds B": d.seeds_b,
         "test reviews": d.n, "acc A %": f"{d.acc_a * 100:.1f}", "acc B %": f"{d.acc_b * 100:.1f}",
         "A - B (points)": f"{d.diff * 100:+.1f}",
         f"{d.confidence:.0%} two-level bootstrap CI": f"{d.low * 100:+.1f} to {d.high * 100:+.1f}",
-        "reliable": "yes" if d.reliable else "no (covers zero)"}])
+        "Welch p": f"{welch.p_value:.2g}", f"TOST p (±{rules.ACCURACY_MARGIN * 100:.1f} pt)": f"{welch.p_equivalent:.2g}",
+        "detectable (points)": f"{welch.detectable * 100:.1f}",
+        f"verdict (rules v{rules.RULES_VERSION})": rules.outcome(welch.p_value, welch.p_equivalent)}])
 
 
 def mcnemar_table(analysis: Analysis) -> pd.DataFrame:
@@ -271,7 +274,12 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
                 ("table", comparison_table(analysis)),
                 ("note", f"Fidelity: {full}. Two-level bootstrap: each resample draws seeds with replacement within "
                          "each family independently and one set of test reviews shared by both (paired by review "
-                         "hash); \"reliable\" only when the interval excludes zero. Beside it, McNemar's test per "
+                         "hash), shown beside the verdict but not deciding it: over a few seeds it cannot leave their "
+                         "range and understates the spread. The verdict follows the decision rules "
+                         f"v{rules.RULES_VERSION} ({rules.HISTORY[-1].date}; docs/comparing.md): Welch's t on the "
+                         "per-seed test accuracies, and two one-sided Welch tests of equivalence within "
+                         f"{rules.ACCURACY_MARGIN * 100:.1f} point; detectable: the difference found 80% of the time "
+                         "at 5% with these seeds' spread. Beside it, McNemar's test per "
                          "pair of seeds on the discordant reviews (exact binomial below 25 of them)."),
                 ("table", mcnemar_table(analysis))]
     if not analysis.efficiency.empty:
@@ -289,9 +297,13 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
                          "contrasts below pair these settings."),
                 ("table", contrasts.display(analysis.contrasts)),
                 ("note", f"{len(analysis.contrasts)} contrasts, each A minus B in test accuracy over every seed of "
-                         "both models' settings chosen on validation (the two-level bootstrap above); the 95% "
-                         "intervals are unadjusted, and \"reliable\" needs the bootstrap p-value after Holm's "
-                         f"adjustment for all {len(analysis.contrasts)} contrasts below 0.05. Ratios: median training time per "
+                         "both models' settings chosen on validation. The verdict follows the decision rules "
+                         f"v{rules.RULES_VERSION}: Welch's t on per-seed accuracies with Holm's adjustment for all "
+                         f"{len(analysis.contrasts)} contrasts, and TOST within {rules.ACCURACY_MARGIN * 100:.1f} point "
+                         f"(unadjusted); 'different, within the margin' is a real difference smaller than the margin. "
+                         "The two-level bootstrap interval is unadjusted; the last verdict column is the published "
+                         f"rule v{rules.PUBLISHED} (bootstrap p after Holm, '<=' at its resolution floor). Ratios "
+                         "(two significant digits): median training time per "
                          "epoch (from the runs' records), time per training token (in brackets, the range over "
                          "the bench's interleaved rounds) and median single-review "
                          "latency, " + (f"from {speed.describe(analysis.speed)} where the row says bench, else from "

@@ -31,7 +31,8 @@ def load(dirs: list[str | Path]) -> dict | None:
             env = record.get("env", {})
             return {"models": models, "path": str(path), "created_at": record.get("created_at"),
                     "command": record.get("command"), "device": env.get("device"),
-                    "cpu_capability": env.get("cpu_capability"), "revision": env.get("git_revision")}
+                    "cpu_capability": env.get("cpu_capability"), "revision": env.get("git_revision"),
+                    "load": record.get("load_average_1min")}
     return None
 
 
@@ -66,3 +67,16 @@ def describe(speed: dict) -> str:
     return (f"one interleaved bench ({speed['path']}, {speed.get('created_at') or 'undated'}, "
             f"{speed.get('device') or 'unknown device'}; {first['precision']}, {first['max_length']} tokens, "
             f"batch {first['batch_size']}, the same {first['train_slice']} training reviews for every model)")
+
+
+def scope(speed: dict | None) -> str | None:
+    """What a bench's ratios hold for: length, batch and precision (device and threads are named apart)."""
+    if not speed or not speed.get("models"):
+        return None
+    first = next(iter(speed["models"].values())).get("config") or {}
+    if not first:
+        return None
+    load = speed.get("load") or {}
+    busy = (f", 1-minute load {load['start']:.1f} at its start and {load['end']:.1f} at its end"
+            if load.get("start") is not None and load.get("end") is not None else "")
+    return f"{first['max_length']} tokens, batch {first['batch_size']}, {first['precision']}{busy}"

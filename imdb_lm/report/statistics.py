@@ -207,3 +207,66 @@ def equivalence_tost(differences, margin: float, alpha: float = 0.05) -> Equival
     else:
         verdict = INCONCLUSIVE
     return Equivalence(n, mean, margin, alpha, max(p_lower, p_upper), p_lower, p_upper, low, high, verdict)
+
+
+@dataclass(frozen=True)
+class SeedTest:
+    """mean(A) - mean(B) over seed-level values (one accuracy per seed): the seeds are the units."""
+    seeds_a: int
+    seeds_b: int
+    diff: float
+    p_value: float            # Welch's two-sided t test of "no difference"
+    p_equivalent: float       # two one-sided Welch tests (TOST) of "|difference| >= margin"
+    margin: float
+    detectable: float         # the smallest |difference| found at `alpha` with 80% power at this spread
+
+
+def seed_welch(values_a, values_b, margin: float, alpha: float = 0.05, power: float = 0.8) -> SeedTest:
+    """Welch's t test and its TOST on per-seed values (scipy's ttest_ind with equal_var=False).
+
+    With a handful of seeds this is the honest level of inference: a bootstrap over 3 seeds has at most
+    10 distinct seed draws, never leaves the seeds' range, and understates the spread. Fewer than two
+    values on a side (or no spread at all) leave nothing to test: p = 1 for both tests, and no detectable
+    difference (inf). `detectable` uses the normal approximation of the noncentral t at Welch's
+    degrees of freedom: (t_{1-alpha/2} + t_{power}) x the standard error."""
+    a, b = np.asarray(values_a, float), np.asarray(values_b, float)
+    diff = float(a.mean() - b.mean()) if len(a) and len(b) else float("nan")
+    if len(a) < 2 or len(b) < 2:
+        return SeedTest(len(a), len(b), diff, 1.0, 1.0, margin, float("inf"))
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = float(np.sqrt(va + vb))
+    if se == 0.0:
+        return SeedTest(len(a), len(b), diff, 1.0 if diff == 0 else 0.0, 0.0 if abs(diff) < margin else 1.0,
+                        margin, 0.0)
+    df = float((va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1)))
+    p_value = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    p_lower = float(stats.t.sf((diff + margin) / se, df))   # H0: diff <= -margin
+    p_upper = float(stats.t.cdf((diff - margin) / se, df))  # H0: diff >= +margin
+    detectable = float((stats.t.ppf(1 - alpha / 2, df) + stats.t.ppf(power, df)) * se)
+    return SeedTest(len(a), len(b), diff, p_value, max(p_lower, p_upper), margin, detectable)
+
+
+@dataclass(frozen=True)
+class RatioTest:
+    """A over B in time, from interleaved rounds (each round's ratio of the two): on the log scale."""
+    rounds: int
+    ratio: float              # exp(mean log ratio): the geometric mean over rounds
+    p_value: float            # one-sample t test of "mean log ratio = 0"
+    p_equivalent: float       # TOST of "|mean log ratio| >= log(1 + margin)"
+    margin: float
+
+
+def ratio_test(ratios, margin: float) -> RatioTest:
+    """Whether A's time differs from B's, and whether it is equal within +-margin (on the log scale, so
+    1.1x slower and 1.1x faster weigh the same), over the rounds of one interleaved bench."""
+    logs = np.log(np.asarray([r for r in ratios if r and r > 0], float))
+    ratio = float(np.exp(logs.mean())) if len(logs) else float("nan")
+    if len(logs) < 2:
+        return RatioTest(len(logs), ratio, 1.0, 1.0, margin)
+    if float(logs.std(ddof=1)) == 0.0:
+        mean = float(logs.mean())
+        return RatioTest(len(logs), ratio, 1.0 if mean == 0 else 0.0,
+                         0.0 if abs(mean) < np.log1p(margin) else 1.0, margin)
+    p_value = float(stats.ttest_1samp(logs, 0.0).pvalue)
+    equivalence = equivalence_tost(logs, float(np.log1p(margin)))
+    return RatioTest(len(logs), ratio, p_value, float(equivalence.p_value), margin)

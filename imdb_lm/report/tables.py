@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from imdb_lm.report import fidelity, outcomes, statistics
+from imdb_lm.report import fidelity, outcomes, rules, statistics
 from imdb_lm.report.collect import SETTING
 
 FAMILY_LABEL = {"recurrent": "RNN", "transformer": "transformer"}
@@ -240,4 +240,7 @@ def seed_comparison(frame: pd.DataFrame, runs_a: list[str], runs_b: list[str], r
              list(zip([s for s, _ in found_a], [s for s, _ in found_b], strict=False)))
     by_seed_a, by_seed_b = dict(found_a), dict(found_b)
     mcnemar = [(sa, sb, statistics.mcnemar(by_seed_a[sa].correct, by_seed_b[sb].correct)) for sa, sb in pairs]
-    return {"difference": difference, "mcnemar": mcnemar}
+    return {"difference": difference, "mcnemar": mcnemar,
+            # the rules' seed-level test (rules.py): one accuracy per seed, seeds as the units
+            "welch": statistics.seed_welch(matrix_a.mean(axis=1), matrix_b.mean(axis=1), rules.ACCURACY_MARGIN,
+                                           rules.ALPHA)}
