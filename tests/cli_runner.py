@@ -11,7 +11,9 @@ through runpy as `python -m` does, and its exit status is the one the interprete
 The libraries' import-time settings come from the environment the server starts with (the CLI's,
 tests.helpers.cli_env); a run that needs another one at import time, or that must be a fresh
 interpreter (start-up itself, launchers that re-execute `sys.argv`), passes fresh=True to run_cli.
-IMDB_LM_TEST_FRESH_CLI=1 makes every run a fresh interpreter.
+IMDB_LM_TEST_FRESH_CLI=1 makes every run a fresh interpreter. What only a fresh interpreter shows
+(an import another module happened to make, the interpreter's own import order and sys.path) is
+covered by tests/test_fresh_cli.py, which runs every command fresh once (slow suite).
 """
 
 from __future__ import annotations

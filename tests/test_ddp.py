@@ -10,9 +10,10 @@ from tests.reliability_args import TINY_GRU
 
 
 def test_ddp_cpu_two_processes_write_one_consistent_record(tmp_path, cache_dir):
-    # eval batches of 16: each of the 2 ranks gets test batches to evaluate
+    # eval batches of 16: each of the 2 ranks gets test batches to evaluate. fresh: Lightning starts
+    # the second rank by re-executing sys.argv, which a user's `python -m` has and a forked run fakes
     proc = run_cli("imdb_lm.train", *TINY_GRU, "trainer=ddp_cpu", "trainer.max_epochs=1",
-                   "data.eval_batch_size=16", cwd=tmp_path, cache=cache_dir)
+                   "data.eval_batch_size=16", cwd=tmp_path, cache=cache_dir, fresh=True)
     (run_dir,) = run_dirs(tmp_path)  # one run folder, one metrics.json
     assert (run_dir / "train_ddp_process_1.log").exists()  # the second process ran in the same folder
     record = load_metrics(run_dir)

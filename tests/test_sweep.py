@@ -62,8 +62,10 @@ def test_a_changed_setting_is_not_reused(cache_dir):
 
 @pytest.mark.slow
 def test_submitit_local_launcher_runs_a_two_job_sweep(tmp_path, cache_dir):
+    # fresh: each job's process is started from what the launcher pickles of this one (its __main__ included),
+    # which a forked run only imitates
     proc = run_cli("imdb_lm.train", "--multirun", "hydra/launcher=submitit_local", "optimizer=adam,sgd", *TINY_JOB,
-                   f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path, cache=cache_dir)
+                   f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path, cache=cache_dir, fresh=True)
     records = [read_metrics(p.parent) for p in (tmp_path / "sweep").rglob("metrics.json")]
     assert sorted(r["hparams"]["optimizer"] for r in records) == ["adam", "sgd"], proc.stdout[-2000:]
     assert all(r["status"] == "completed" for r in records)

@@ -1,5 +1,6 @@
-"""`python -m imdb_lm.train --help`: every option is listed with a line of help, and it answers
-without importing torch (help.py composes the YAML files only)."""
+"""`python -m imdb_lm.train --help`: every option is listed with a line of help, and it answers, as a
+mistyped option does, without importing torch, Lightning or transformers (help.py composes the YAML
+files only; overrides.py checks the arguments before Hydra starts)."""
 
 from __future__ import annotations
 
@@ -52,12 +53,27 @@ def test_other_presets_options_have_help_too(overrides):
     assert options_without_help(train_help("summary", overrides)) == []
 
 
-def test_help_imports_no_torch():
-    code = ("import sys; from imdb_lm.config.help import train_help; train_help('x'); "
-            "heavy = [m for m in ('torch', 'lightning', 'transformers') if m in sys.modules]; "
-            "print(heavy); sys.exit(1 if heavy else 0)")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
+def imported_by(*args: str) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """`python -m imdb_lm.train args` itself, in a new interpreter that lists every module it imports
+    (-X importtime: one stderr line per import, whatever imports it and however it exits)."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "imdb_lm.train", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    imports = [line for line in done.stderr.splitlines() if line.startswith("import time:")]
+    modules = {line.rsplit("|", 1)[1].strip() for line in imports[1:]}  # the first line is the header
+    done.stderr = "\n".join(line for line in done.stderr.splitlines() if not line.startswith("import time:"))
+    return done, modules
+
+
+@pytest.mark.parametrize("args, code, module", [
+    (["--help"], 0, "imdb_lm.config.help"),
+    (["model=nosuch"], 2, "imdb_lm.config.overrides"),
+], ids=["help", "config error"])
+def test_help_and_a_config_error_import_no_torch(args, code, module):
+    done, modules = imported_by(*args)
+    assert done.returncode == code, done.stderr
+    assert module in modules  # the probe sees the command's own imports ...
+    heavy = sorted(m for m in modules if m.split(".")[0] in ("torch", "lightning", "transformers"))
+    assert heavy == [], heavy[:5]  # ... and none of the heavy libraries
 
 
 def test_checker_sees_a_missing_help_line():

@@ -19,13 +19,14 @@ RECIPES = {
 }
 
 
-def trained_run(cache: Path, kind: str) -> Path:
-    """The run folder of a tiny `kind` model (trained on first use in this session)."""
-    home = cache.parent / f"trained-{kind}"
+def trained_run(cache: Path, kind: str, fresh: bool = False) -> Path:
+    """The run folder of a tiny `kind` model (trained on first use in this session). fresh=True: the
+    same recipe trained by a new interpreter instead of the forked runner (tests/cli_runner.py)."""
+    home = cache.parent / f"trained-{kind}{'-fresh' if fresh else ''}"
     with FileLock(str(home) + ".lock"):
         found = run_dirs(home) if home.exists() else []
         if not found:
             home.mkdir(parents=True, exist_ok=True)
-            run_cli("imdb_lm.train", *RECIPES[kind], cwd=home, cache=cache)
+            run_cli("imdb_lm.train", *RECIPES[kind], cwd=home, cache=cache, fresh=fresh)
             found = run_dirs(home)
     return found[0]
