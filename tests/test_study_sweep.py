@@ -19,6 +19,8 @@ TINY_STUDY = [
     "hydra.sweeper.promote.top_k=2", "hydra.sweeper.promote.overrides=['data.train_limit=128']",
     "hydra.sweeper.seeds=[1]", "hydra.sweeper.curves.sizes=[32,128]", "hydra.sweeper.curves.seeds=[42,1]",
     "~hydra.sweeper.curves.families", "+hydra.sweeper.curves.families={plain:[rnn],gated:[gru]}",
+    # policy v2's budget probe, at this scale: 2 epochs against the promoted jobs' 1
+    "~hydra.sweeper.budget.longer", "+hydra.sweeper.budget.longer={rnn:2,gru:2}",
 ]
 
 
@@ -46,7 +48,8 @@ def test_promotion_takes_the_top_k_by_validation_to_full_fidelity(tiny_study):
     records, selection, proc = tiny_study
     assert all(r["status"] == "completed" for r in records), proc.stdout[-3000:]
     grid, promoted = _by(records, stage="grid"), _by(records, stage="promoted")
-    assert len(grid) == 6 + len(selection["extended"]) and len(promoted) == 4
+    assert len(grid) == 6 + len(selection["extended"])
+    assert len(promoted) == 4 + len(selection.get("promoted_extended", [])) + len(selection["budget_probes"])
     assert {r["splits"]["train"]["count"] for r in grid} == {64}
     assert {r["splits"]["train"]["count"] for r in promoted} == {128}  # the full fidelity given
     assert {r["data"]["train_reviews"] for r in promoted} == {128}
@@ -59,7 +62,9 @@ def test_promotion_takes_the_top_k_by_validation_to_full_fidelity(tiny_study):
     for model in ("rnn", "gru"):
         ranked = sorted(_by(grid, model=model), key=_val, reverse=True)  # stable: ties keep grid order
         top = {r["hparams"]["lr"] for r in ranked[:2]}
-        assert {r["hparams"]["lr"] for r in _by(promoted, model=model)} == top
+        first = [r for r in _by(promoted, model=model)
+                 if r["hparams"]["max_epochs"] == 1 and r["config"]["lr_scale"] in (0.3, 1, 3)]
+        assert {r["hparams"]["lr"] for r in first} == top
         assert [p["grid_val"] for p in selection["groups"][model]["promoted"]] == [_val(r) for r in ranked[:2]]
     # the grid trained at least the stated steps: 64 reviews / batch 16 = 4 steps an epoch -> 2 epochs
     assert all(len(r["history"]) == 2 for r in grid)
@@ -82,6 +87,25 @@ def test_the_grid_is_extended_where_a_best_rate_sits_at_its_edge(tiny_study):
     listed = [(next(o.split("=")[1] for o in job if o.startswith("model=")),
                float(next(o.split("=")[1] for o in job if o.startswith("lr_scale=")))) for job in selection["extended"]]
     assert sorted(listed) == sorted(expected)
+
+
+@pytest.mark.slow
+def test_the_budget_is_chosen_on_validation_too(tiny_study):
+    records, selection, _ = tiny_study
+    assert len(selection["budget_probes"]) == 2
+    for model in ("rnn", "gru"):
+        promoted = _by(records, stage="promoted", model=model)
+        probes = [r for r in promoted if r["hparams"]["max_epochs"] == 2]
+        before = max((r for r in promoted if r["hparams"]["max_epochs"] == 1), key=_val)
+        (probe,) = probes  # the best promoted setting once more, at the longer budget, same seed
+        assert (probe["hparams"]["lr"], probe["seed"]) == (before["hparams"]["lr"], before["seed"])
+        assert len(probe["history"]) == 2 * len(before["history"])  # twice the epochs, validated each
+        assert probe["config_key"] != before["config_key"]
+        # the seeds go to whichever budget validated better (the first of equals: the shorter one)
+        chosen = probe if _val(probe) > _val(before) else before
+        (seed,) = _by(records, stage="seed", model=model)
+        assert seed["hparams"]["max_epochs"] == chosen["hparams"]["max_epochs"]
+        assert seed["hparams"]["lr"] == chosen["hparams"]["lr"]
 
 
 @pytest.mark.slow

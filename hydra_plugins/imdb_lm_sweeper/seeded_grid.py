@@ -8,6 +8,10 @@ Stages (each job's `stage=` override labels it in metrics.json; see stages.py fo
    `extend.above`, again while the best stays at the edge (stage label `grid`: the grid, extended).
 2. promoted (if `promote.top_k` > 0): the top-k jobs of each `group_by` value (default: the `model`
    override) rerun with `promote.overrides` (the full fidelity, e.g. data.train_limit=null).
+2b. promoted edges (if `extend.promoted`): where a group's best promoted job has `extend.key` at an edge
+   of what the group ran, it reruns at full fidelity at the next value beyond (again while it stays best).
+2c. budgets (if `budget.key`): each group's best promoted job reruns once at `budget.longer[group]`
+   (e.g. trainer.max_epochs=8), and the better of the two budgets by validation is the selected setting.
 3. seed: the best job of each group (of stage 2 if it ran, else of stage 1) reruns once per seed in
    `seeds` that it did not already use.
 4. curve (if `curves.sizes`): for each family in `curves.families` ({family: [groups]}), the group
@@ -46,6 +50,7 @@ from hydra.errors import CompactHydraException
 from hydra_plugins.imdb_lm_sweeper.stages import (
     STAGE,
     best_per_group,
+    budget_probes,
     curve_jobs,
     edge_extensions,
     family_choice,
@@ -53,6 +58,7 @@ from hydra_plugins.imdb_lm_sweeper.stages import (
     job_identity,
     name_of,
     override_value,
+    promoted_edge_extensions,
     promotion_jobs,
     run_dir_of,
     seed_jobs,
@@ -105,13 +111,21 @@ class SeededGridSweeper(BasicSweeper):
                  seeds: Sequence[int] = (), group_by: str = "model",
                  narrow: Mapping[str, Mapping[str, Sequence[Any]]] | None = None,
                  promote: Mapping[str, Any] | None = None, curves: Mapping[str, Any] | None = None,
-                 extend: Mapping[str, Any] | None = None, label: str | None = None) -> None:
+                 extend: Mapping[str, Any] | None = None, label: str | None = None,
+                 budget: Mapping[str, Any] | None = None) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params)
         self.label = label
         extend = dict(extend or {})
         self.extend_key = extend.get("key")
         self.extend_below = sorted((float(v) for v in extend.get("below") or []), reverse=True)
         self.extend_above = sorted(float(v) for v in extend.get("above") or [])
+        self.extend_promoted = bool(extend.get("promoted"))
+        budget = dict(budget or {})
+        self.budget_key = budget.get("key")
+        self.budget_longer = {str(g): v for g, v in (budget.get("longer") or {}).items()}
+        if self.budget_longer and not self.budget_key:
+            raise SweepConfigError("hydra.sweeper.budget.longer is set: name the budget's key in budget.key "
+                                   "(e.g. trainer.max_epochs)")
         if (self.extend_below or self.extend_above) and not self.extend_key:
             raise SweepConfigError("hydra.sweeper.extend.below/above are set: name the swept axis in extend.key "
                                    "(e.g. lr_scale)")
@@ -178,6 +192,17 @@ class SeededGridSweeper(BasicSweeper):
         if self.top_k:
             top = top_k_per_group(grid, self.group_by, self.top_k)
             promoted = self._launch(returns, promotion_jobs(top, self.full_fidelity), "promoted")
+            for _ in range(len(self.extend_below) + len(self.extend_above) if self.extend_promoted else 0):
+                extra = promoted_edge_extensions(promoted, grid, self.group_by, self.extend_key,
+                                                 self.extend_below, self.extend_above)
+                if not extra:
+                    break
+                promoted += self._launch(returns, extra, "promoted (edges)")
+                selection.setdefault("promoted_extended", []).extend(_setting(job) for job in extra)
+            if self.budget_key:
+                probes = budget_probes(best_per_group(promoted, self.group_by), self.budget_key, self.budget_longer)
+                promoted += self._launch(returns, probes, "promoted (longer budget)")
+                selection["budget_probes"] = [_setting(job) for job in probes]
             for group, rets in top.items():
                 selection["groups"][group] = {"promoted": [
                     {"overrides": _setting(ret.overrides), "grid_val": val_of(ret)} for ret in rets]}

@@ -110,6 +110,35 @@ def edge_extensions(grid: Sequence[JobReturn], group_by: str, key: str, below: S
     return jobs
 
 
+def promoted_edge_extensions(promoted: Sequence[JobReturn], earlier: Sequence[JobReturn], group_by: str, key: str,
+                             below: Sequence[float], above: Sequence[float]) -> list[list[str]]:
+    """Jobs that extend the rates of each group's best *promoted* setting where it sits at an edge of
+    what the group ran (grid, grid edges and promoted alike): the same full-fidelity job at the next
+    value of `below` or `above`. The grid's own edge rule looks only at the single best grid job; a
+    promoted setting chosen at full fidelity can sit at an edge that rule never saw."""
+    jobs = []
+    for group, best in best_per_group(promoted, group_by).items():
+        ran = {float(v) for ret in [*earlier, *promoted] if group_of(ret, group_by) == group
+               for v in [override_value(ret.overrides or [], key)] if v is not None}
+        value = override_value(best.overrides or [], key)
+        if value is None or len(ran) < 2:
+            continue
+        value = float(value)
+        lower, higher = [v for v in below if float(v) < min(ran)], [v for v in above if float(v) > max(ran)]
+        nearest = (max(lower, key=float) if value == min(ran) and lower else
+                   min(higher, key=float) if value == max(ran) and higher else None)
+        if nearest is not None:
+            jobs.append(with_overrides(best.overrides, [f"{key}={nearest}", f"{STAGE}=promoted"]))
+    return jobs
+
+
+def budget_probes(best: Mapping[str, JobReturn], key: str, longer: Mapping[str, object]) -> list[list[str]]:
+    """Each group's best promoted job once more at its longer training budget (`key`, e.g.
+    trainer.max_epochs, at `longer[group]`), so that the budget, too, is chosen on validation."""
+    return [with_overrides(ret.overrides, [f"{key}={longer[group]}", f"{STAGE}=promoted"])
+            for group, ret in sorted(best.items()) if group in longer]
+
+
 def promotion_jobs(top: Mapping[str, Sequence[JobReturn]], full_fidelity: Sequence[str]) -> list[list[str]]:
     return [with_overrides(ret.overrides, [*full_fidelity, f"{STAGE}=promoted"])
             for _, rets in sorted(top.items()) for ret in rets]
