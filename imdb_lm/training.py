@@ -1,5 +1,8 @@
 """Train one config: fit, test the best (validation-selected) checkpoint once, write the run's record.
 
+The same for every task (`task=`: imdb_lm/tasks.py): the task supplies the data module, the model,
+the metrics callback and what its record and closing lines hold.
+
 The library behind `python -m imdb_lm.train` (imdb_lm/train.py), which imports it only once a
 run starts, so that `--help` and config errors answer without importing torch and Lightning.
 """
@@ -20,16 +23,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from imdb_lm.atomic import write_text as write_text_atomic
 from imdb_lm.callbacks.interrupt import GracefulInterrupt, RunInterrupted
-from imdb_lm.callbacks.metrics import MetricsTimingCallback
 from imdb_lm.callbacks.stability import StabilityCallback
 from imdb_lm.config.overrides import one_line
 from imdb_lm.config.validate import validate_config
 from imdb_lm.data.splits import RULE as SPLIT_RULE
 from imdb_lm.errors import UserError
-from imdb_lm.evaluation.error_analysis import write_analysis
 from imdb_lm.loggers import log_final, where_to_look
 from imdb_lm.memory import keep_freed_memory
-from imdb_lm.models.build import build_model, model_arguments
+from imdb_lm.models.build import model_arguments
 from imdb_lm.runs.environment import env_record
 from imdb_lm.runs.folders import (
     CONFIG_FILE,
@@ -40,8 +41,9 @@ from imdb_lm.runs.folders import (
     run_lock,
 )
 from imdb_lm.runs.key import config_key
-from imdb_lm.runs.records import new_record, now, write_metrics, write_predictions
+from imdb_lm.runs.records import new_record, now, write_metrics
 from imdb_lm.runs.resume import ResumeState, announce, check_checkpoint, plan_resume, run_meta, write_key
+from imdb_lm.tasks import task_for
 
 
 def flat_hparams(cfg: DictConfig) -> dict:
@@ -96,16 +98,17 @@ def run(cfg: DictConfig) -> float | None:
 
 def _run(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> float | None:
     started = now()
+    task = task_for(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     # Denormal floats in BPTT gradients made CPU backward ~10x slower here; flushing them is harmless.
     torch.set_flush_denormal(True)
     keep_freed_memory()  # reuse activation memory across steps instead of faulting in fresh pages
 
-    datamodule = instantiate(cfg.data)
+    datamodule = task.datamodule(cfg)
     datamodule.prepare_data()
     cache_hit = not datamodule.built_here
     datamodule.setup("fit")
-    model = build_model(cfg, datamodule)
+    model = task.model(cfg, datamodule)
     meta = run_meta(cfg, model, datamodule)
     # Size and compute per token, comparable across families (models/classifier.py); at the data's
     # length, which the transformer's attention term depends on.
@@ -115,7 +118,7 @@ def _run(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> float | None:
     if ckpt_path:  # refuse, in one line, a checkpoint of another model, vocabulary or split
         check_checkpoint(ckpt_path, meta, model, "ckpt_path")
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
-    timing = next(c for c in callbacks if isinstance(c, MetricsTimingCallback))
+    timing = next(c for c in callbacks if isinstance(c, task.metrics_callback))
     stability = next((c for c in callbacks if isinstance(c, StabilityCallback)), None)
     interrupt = GracefulInterrupt(run_dir / LAST_CHECKPOINT)
     callbacks += [ResumeState(meta), interrupt]
@@ -137,7 +140,7 @@ def _run(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> float | None:
         write_key(run_dir, key)
         datamodule.save_tokenizer(run_dir)
         write_text_atomic(run_dir / CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
-    hparams = flat_hparams(cfg)
+    hparams = {**flat_hparams(cfg), **task.hparams(cfg)}
 
     def make_record(status: str, checkpoint: str, test: dict, latency: dict, error=None) -> dict:
         return new_record(
@@ -146,8 +149,7 @@ def _run(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> float | None:
             seed=int(cfg.seed),
             splits={"rule": SPLIT_RULE, "source": cfg.data.source, **datamodule.fingerprints},
             data=data_record(datamodule),
-            metrics={"val": dict(timing.best_val), "best_val_acc": timing.best_val.get("acc"),
-                     "best_epoch": timing.best_val.get("epoch"), "test": test},
+            metrics=task.metrics(timing, test),
             timing={**timing.summary(model), **latency, "tokenization_cache_hit": cache_hit},
             history=timing.history,
             stability=stability.summary() if stability else None,
@@ -188,23 +190,17 @@ def _run(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> float | None:
             best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
             path = write_metrics(run_dir, make_record("pruned", best, {}, {}, error=str(pruned)))
             print(f"\n{pruned}; results: {path}")
-        return timing.best_val.get("acc")
+        return task.score(timing)
     except Exception as err:  # a crash mid-run: record it (resume=auto can continue from last.ckpt)
         if trainer.is_global_zero:
             last = run_dir / LAST_CHECKPOINT
             write_metrics(run_dir, make_record("failed", str(last) if last.is_file() else "", {}, {}, error=err))
         raise
     if not trainer.is_global_zero:  # rank zero writes the run's single record
-        return timing.best_val.get("acc")
+        return task.score(timing)
 
     if test:
-        hashes = datamodule.hashes("test")
-        labels = datamodule.datasets["test"].labels
-        order = sorted(timing.test_predictions)
-        write_predictions(run_dir, [hashes[i] for i in order], [labels[i] for i in order],
-                          [timing.test_predictions[i] for i in order])
-        write_analysis(run_dir, [datamodule.texts("test")[i] for i in order], [labels[i] for i in order],
-                       [timing.test_predictions[i] for i in order], [hashes[i] for i in order])
+        task.write_outputs(run_dir, datamodule, timing)
 
     latency = timing.measure_latency(model, datamodule.datasets["test"],
                                      trainer.strategy.precision_plugin.forward_context)
@@ -213,12 +209,7 @@ def _run(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> float | None:
     record = make_record("diverged" if diverged else "completed", checkpoint, test, latency,
                          error=stability.reason if stability and stability.diverged else None)
     path = write_metrics(run_dir, record)
-    log_final(trainer.loggers, hparams, {"hp/val_acc": record["metrics"]["best_val_acc"] or 0.0,
-                                         "hp/test_acc": test.get("acc", 0.0),
-                                         "hp/fit_seconds": record["timing"]["fit_seconds"] or 0.0,
-                                         "hp/latency_ms_p50": latency["latency_ms_p50"]}, trainer.global_step)
-    print("\n".join([f"\nresults: {path}  status: {record['status']}\ntest accuracy: "
-                     f"{test.get('acc', float('nan')):.4f}  best val accuracy: "
-                     f"{record['metrics']['best_val_acc'] or float('nan'):.4f}  "
-                     f"fit: {record['timing']['fit_seconds']:.0f}s", *where_to_look(trainer.loggers)]))
-    return record["metrics"]["best_val_acc"]
+    log_final(trainer.loggers, hparams, task.final_metrics(record), trainer.global_step)
+    print("\n".join([f"\nresults: {path}  status: {record['status']}\n{task.summary(record)}",
+                     *where_to_look(trainer.loggers)]))
+    return task.score(timing)

@@ -15,6 +15,11 @@ from tests.cli_runner import fork_disabled, run_forked
 ROOT = Path(__file__).resolve().parents[1]
 # A small slice of the real bundled data: the whole pipeline in seconds.
 TINY = ["debug=smoke", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
+# A language model (task=lm) on a smaller slice still: its 30,522-way softmax dominates a step.
+LM_TINY = ["task=lm", "model.size=tiny", "data.train_limit=64", "data.val_limit=16", "data.test_limit=16",
+           "data.max_length=32", "data.batch_size=8", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
+           "trainer.num_sanity_val_steps=0", "trainer.enable_progress_bar=false",
+           "trainer.enable_model_summary=false", "callbacks.metrics_timing.latency_samples=2"]
 
 
 def worker_threads() -> int | None:

@@ -44,10 +44,12 @@ RECURRENT = ["rnn", "lstm", "gru", "bilstm", "bigru"]
 HUB_PRESETS = ["bert_base", "bert_small", "distilbert", "electra_small", "albert_base"]
 ABLATION = ["bow", "bigru_wordpiece", "bigru_minilm_emb", "bigru_minilm_emb_frozen", "bigru_large",
             "transformer_scratch"]
+LANGUAGE_MODELS = ["gru_lm", "lstm_lm", "mingru_lm", "transformer_lm"]  # task=lm
 
 
 def test_every_group_has_the_designed_options():
-    assert set(options("model")) == set(RECURRENT + HUB_PRESETS + ABLATION + ["transformer"])
+    assert set(options("model")) == set(RECURRENT + HUB_PRESETS + ABLATION + LANGUAGE_MODELS + ["transformer"])
+    assert set(options("task")) == {"classifier", "lm"}
     assert set(options("optimizer")) == {"sgd", "adam", "adamw", "rmsprop"}
     assert {"auto", "none", "linear_warmup", "cosine"} <= set(options("scheduler"))
 
@@ -74,6 +76,23 @@ def test_model_and_optimizer_instantiate(tmp_path, model, optimizer):
     no_decay = opt.param_groups[1]
     assert no_decay["weight_decay"] == 0.0 and all(p.ndim < 2 for p in no_decay["params"])
     assert flat_hparams(cfg)["optimizer"] == optimizer
+
+
+@pytest.mark.parametrize("model", LANGUAGE_MODELS)
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw", "rmsprop"])
+def test_language_models_and_optimizers_instantiate(tmp_path, model, optimizer):
+    from imdb_lm.lm.task import LanguageModelTask
+
+    cfg = composed(tmp_path, "task=lm", f"model={model}", "model.size=tiny", f"optimizer={optimizer}")
+    task = LanguageModelTask()
+    datamodule = task.datamodule(cfg)
+    assert datamodule.tokenizer_kind == "pretrained" and datamodule.max_length == 256
+    module = task.model(cfg, SimpleNamespace(vocab_size=30522, pad_id=0))
+    module._trainer = SimpleNamespace(estimated_stepping_batches=100)
+    opt = module.configure_optimizers()["optimizer"]  # every LM preset warms up, then decays (cosine)
+    assert type(opt).__name__.lower() == optimizer
+    assert 0 < opt.param_groups[0]["lr"] < cfg.model.recipe.lr[optimizer]
+    assert flat_hparams(cfg)["family"] == cfg.model.family and task.hparams(cfg)["lm.conditional"] is False
 
 
 @pytest.mark.parametrize("scheduler", ["auto", "none", "linear_warmup", "cosine"])
@@ -120,7 +139,7 @@ def test_trainer_callbacks_logger_instantiate(tmp_path, trainer):
     assert trainer_obj.max_epochs == cfg.trainer.max_epochs
 
 
-@pytest.mark.parametrize("group", ["data", "logger", "paths", "callbacks", "debug", "experiment"])
+@pytest.mark.parametrize("group", ["data", "logger", "paths", "callbacks", "debug", "experiment", "task"])
 def test_remaining_groups_compose(tmp_path, group):
     for option in options(group):
         cfg = composed(tmp_path, f"{group}={option}")

@@ -47,7 +47,7 @@ TOOLS = {"predict": "imdb_lm/predict.py", "evaluate": "imdb_lm/evaluate.py",
          "report.publish": "imdb_lm/report/publish.py",
          "bench": "imdb_lm/bench/__main__.py", "gpu_check.prepare": "imdb_lm/gpu_check/prepare.py",
          "gpu_check.run": "imdb_lm/gpu_check/run.py", "gpu_check.merge": "imdb_lm/gpu_check/merge.py",
-         "study.ood": "imdb_lm/study/ood.py"}
+         "study.ood": "imdb_lm/study/ood.py", "generate": "imdb_lm/generate.py"}
 # Programs this test does not run or parse, and why.
 ALLOWED_PROGRAMS = {
     "tensorboard": "TensorBoard's own CLI (installed with the package); only --logdir is shown",

@@ -48,7 +48,10 @@ def test_real_cli_help_gives_every_option_a_help_line():
     ["model=bow", "optimizer=sgd"],
     ["model=transformer_scratch"],
     ["model=bigru_minilm_emb"],
-], ids=lambda o: o[0])
+    ["task=lm", "model=gru_lm"],
+    ["task=lm", "model=mingru_lm"],
+    ["task=lm", "model=transformer_lm"],
+], ids=lambda o: o[1] if o[0] == "task=lm" else o[0])
 def test_other_presets_options_have_help_too(overrides):
     assert options_without_help(train_help("summary", overrides)) == []
 

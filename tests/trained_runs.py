@@ -7,7 +7,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from tests.helpers import TINY, run_cli, run_dirs
+from tests.helpers import LM_TINY, TINY, run_cli, run_dirs
 
 # Real bundled data, real bundled MiniLM; small enough to train in well under a minute each. Both keep
 # debug=smoke's val/test limits, so they share the test split (explain compares them on it).
@@ -16,6 +16,9 @@ RECIPES = {
     "transformer": [*TINY, "model=transformer", "data.max_length=32", "data.train_limit=64",
                     "trainer.limit_train_batches=2",
                     "callbacks.attributions.n_steps=4", "callbacks.attributions.n_reviews=2"],
+    # language models (task=lm) for generate: an unconditional GRU, a conditional transformer
+    "lm": [*LM_TINY, "model=gru_lm"],
+    "lm_conditional": [*LM_TINY, "model=transformer_lm", "lm.conditional=true"],
 }
 
 

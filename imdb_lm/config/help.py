@@ -52,7 +52,10 @@ def _all_comments() -> dict[str, str]:
         if path.parent == CONF_DIR or group.split("/")[0] in ("hydra", "experiment", "hparams_search", "debug"):
             continue
         section = group.split("/")[0]
-        for key, text in yaml_comments(path.read_text(), prefix=f"{section}.").items():
+        source = path.read_text()
+        # A `@package _global_` file (conf/task/) sets top-level keys: `task`, `lm.*`, `callbacks.*`.
+        prefix = "" if "@package _global_" in source.split("\n", 1)[0] else f"{section}."
+        for key, text in yaml_comments(source, prefix=prefix).items():
             comments.setdefault(key, text)
     return comments
 

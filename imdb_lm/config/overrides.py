@@ -51,6 +51,18 @@ def check_group_choices(overrides) -> None:
                                 f"{', '.join(group_options(group))}")
 
 
+def task_option_hint(overrides) -> str | None:
+    """For a config that did not compose: an option of a task that was not chosen (`lm.*` without
+    task=lm) gets this line instead of Hydra's "Key 'lm' is not in struct"."""
+    chosen = {str(o.value()) for o in overrides if o.key_or_group == "task" and not o.is_sweep_override()}
+    for override in overrides:
+        task = override.key_or_group.split(".", 1)[0]
+        if "." in override.key_or_group and task not in chosen and (CONF_DIR / "task" / f"{task}.yaml").is_file():
+            return (f"{override.key_or_group} is an option of task={task}; add task={task} "
+                    f"(e.g. python -m imdb_lm.train task={task} model=gru_lm {override.input_line})")
+    return None
+
+
 def resume_arguments(cfg) -> list[str] | None:
     """What resume=auto means for this config, as overrides: [] starts a new run, None means the
     config's latest run already finished (nothing to do)."""
@@ -92,7 +104,7 @@ def check_train_argv(argv: list[str]) -> list[str] | None:
     try:
         cfg = compose_train([a for a in args if not a.lstrip("+~").startswith("hydra")], with_hydra=True)
     except (HydraException, OmegaConfBaseException) as err:
-        raise UserError(one_line(err)) from None
+        raise UserError(task_option_hint(parsed) or one_line(err)) from None
     validate_config(cfg)
     if cfg.get("resume") == "auto":
         extra = resume_arguments(cfg)

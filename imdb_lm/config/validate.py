@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from imdb_lm.data.options import check_data_options
 from imdb_lm.errors import UserError
+from imdb_lm.lm.options import check_task
 from imdb_lm.loggers import check_available as check_loggers
 from imdb_lm.models.options import check_training_options
 
@@ -66,6 +67,13 @@ def validate_config(cfg: DictConfig) -> None:
         if not Path(path).expanduser().exists():
             raise UserError(f"data.path={path}: no such {'file' if source == 'csv' else 'folder'}; "
                             f"give the path of {what}")
+
+    # A model preset that fits the task (`task=`, conf/task/), and the task's own options.
+    lm = cfg.get("lm")
+    check_task(str(cfg.get("task") or "classifier"), str(_select(cfg, "model.family")), str(_select(cfg, "model.name")),
+               {k: _select(cfg, f"data.{k}") for k in ("tokenizer", "truncation")},
+               OmegaConf.to_container(lm, resolve=True) if lm is not None else None,
+               cfg.model.get("size"), list(OmegaConf.select(cfg, "model.recipe.sizes", default=None) or []))
 
     # The data module's own argument checks (sizes, lengths, limits), without importing the data stack.
     check_data_options(**{k: _select(cfg, f"data.{k}") for k in cfg.data if k not in ("_target_", "cache_dir")})

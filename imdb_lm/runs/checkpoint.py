@@ -159,6 +159,10 @@ def _quiet_transformers():
 def load_run(path: str | Path, device: str = "auto") -> LoadedRun:
     run_dir, ckpt_path = find_checkpoint(path)
     cfg = load_run_config(run_dir)
+    if cfg.get("task", "classifier") != "classifier":  # predict, evaluate and explain classify
+        raise UserError(f"ckpt={path}: a {cfg.task} run ({cfg.model.name}), not a classifier; give a run of "
+                        "`python -m imdb_lm.train` without task=, or sample from this one with "
+                        f"`python -m imdb_lm.generate ckpt={path} prompt=...`")
     data = read_checkpoint(ckpt_path)
     model_cls = model_class(str(cfg.model.get("family", "")), where=f"{run_dir / 'config.yaml'}: model.family")
     hparams = dict(data["hyper_parameters"])

@@ -13,7 +13,9 @@ The key is a hash of:
   `data`, `model`, `optimizer`, `scheduler`, the result-deciding `trainer` arguments (epochs,
   steps, limits, precision, clipping, accumulation, validation cadence, devices), the callbacks that
   change training or selection (checkpoint monitor and mode, the divergence stop, any callback
-  added by hand), `seed` and `test`.
+  added by hand), `seed` and `test`;
+- for any task but the default classifier: `task` and its options (`lm.*` for task=lm), so a
+  classifier's key is the same as before tasks existed.
 It leaves out: where things are stored (`paths`, cache and data loader workers, `hydra`), loggers,
 progress bars, logging intervals, model summaries, class locations (`_target_`: an optimizer counts
 by its class name), implementation switches that compute the same function (fused optimizer or GRU
@@ -50,6 +52,7 @@ TRAINER_RESULTS = {
 # Callbacks that only observe (metrics, logs, memory); any other callback can change the result.
 OBSERVERS = ("metrics_timing", "lr_monitor", "test_examples", "attributions", "release_freed_memory")
 CHECKPOINT_RESULTS = ("monitor", "mode")  # which checkpoint is tested; the rest is storage
+DEFAULT_TASK = "classifier"  # conf/task/: a task's options live under its own name (lm.*)
 
 
 def _drop_locations(node):
@@ -105,9 +108,13 @@ def key_fields(cfg: DictConfig) -> dict:
         else:
             callbacks[name] = {"class": _class_name(callback.get("_target_")),
                                **{k: v for k, v in callback.items() if k != "_target_"}}
-    return _set({"results_version": RESULTS_VERSION, "split_rule": SPLIT_RULE, "data": data, "model": model,
-                 "optimizer": optimizer, "scheduler": resolved.get("scheduler"), "trainer": trainer,
-                 "callbacks": callbacks, "seed": resolved.get("seed"), "test": resolved.get("test", True)})
+    fields = {"results_version": RESULTS_VERSION, "split_rule": SPLIT_RULE, "data": data, "model": model,
+              "optimizer": optimizer, "scheduler": resolved.get("scheduler"), "trainer": trainer,
+              "callbacks": callbacks, "seed": resolved.get("seed"), "test": resolved.get("test", True)}
+    task = resolved.get("task") or DEFAULT_TASK
+    if task != DEFAULT_TASK:  # absent for the classifier: its keys stay those of every earlier record
+        fields.update(task=task, **{task: resolved.get(task)})
+    return _set(fields)
 
 
 def config_key(cfg: DictConfig) -> str:
