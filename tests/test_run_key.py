@@ -95,6 +95,9 @@ RESULTS_CODE_DIGESTS = {
         "db69222fa210f69b": "the hand-kept list of modules (before the list was inverted)",
         "d47178001079d2ea": "list inverted (every module hashed but the result-neutral ones); imdb_lm/training.py, "
                    "now covered, has no commit since 2d8a8bb, the code of the first published record",
+        "ec988826fd97e4dc": "the language-model task (imdb_lm/lm, tasks.py: the classifier's steps moved into "
+                            "ClassifierTask unchanged) and the sweeper's policy v2 stages (which jobs run, not what "
+                            "a job computes); tests/test_results_pin.py passes unchanged",
     },
 }
 
