@@ -22,6 +22,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from imdb_lm.atomic import write_text as write_text_atomic
+from imdb_lm.callbacks.first_validation import FirstValidationCheck, never_validated
 from imdb_lm.callbacks.interrupt import GracefulInterrupt, RunInterrupted
 from imdb_lm.callbacks.stability import StabilityCallback
 from imdb_lm.config.overrides import one_line
@@ -121,7 +122,8 @@ def _run(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> float | None:
     timing = next(c for c in callbacks if isinstance(c, task.metrics_callback))
     stability = next((c for c in callbacks if isinstance(c, StabilityCallback)), None)
     interrupt = GracefulInterrupt(run_dir / LAST_CHECKPOINT)
-    callbacks += [ResumeState(meta), interrupt]
+    # after the config's callbacks, MinTrainSteps among them: the check reads the epochs they settled on
+    callbacks += [ResumeState(meta), interrupt, FirstValidationCheck()]
     trial_pruned: tuple[type[Exception], ...] = ()  # `except ()` catches nothing: not an Optuna trial
     if cfg.get("optuna_trial") is not None:  # imported here: only Optuna's jobs pay for importing Optuna
         from imdb_lm.callbacks.optuna_pruning import OptunaPruning, TrialPruned
@@ -162,6 +164,14 @@ def _run(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> float | None:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         if interrupt.signum is not None:  # the signal came during the last validation
             raise RunInterrupted(interrupt.signum)
+        if timing.best_val.get("acc") is None and not (stability is not None and stability.diverged):
+            # Ended without a validation for a reason only the fit could tell (trainer.max_time, no
+            # training batches): nothing was chosen, so nothing is tested, and it is no completed run.
+            reason = never_validated(trainer, cfg.trainer.get("max_time"))
+            if trainer.is_global_zero:
+                last = run_dir / LAST_CHECKPOINT
+                write_metrics(run_dir, make_record("failed", str(last) if last.is_file() else "", {}, {}, error=reason))
+            raise UserError(reason)
         checkpoint = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         test = {}
         # A run that diverged before any checkpoint was selected has nothing worth testing.

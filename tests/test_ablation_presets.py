@@ -37,10 +37,11 @@ def minilm() -> TransformerClassifier:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, cache_dir):
-    """One multirun of every new preset on a tiny slice (one process: the imports are paid once)."""
+    """One multirun of every new preset on a tiny slice (one process: the imports are paid once). Four steps:
+    debug=smoke's epoch of 4 batches, so each run is validated once, at its end (fewer would never be)."""
     home = tmp_path_factory.mktemp("ablation")
     run_cli("imdb_lm.train", "--multirun", f"model={','.join(NEW_PRESETS)}", *TINY, "data.max_length=32",
-            "data.train_limit=64", "data.val_limit=32", "data.test_limit=32", "trainer.max_steps=3",
+            "data.train_limit=64", "data.val_limit=32", "data.test_limit=32", "trainer.max_steps=4",
             "data.batch_size=8", "logger=none", "callbacks.attributions.n_reviews=1",
             "callbacks.attributions.n_steps=2", cwd=home, cache=cache_dir)
     return {load_metrics(d)["model"]["name"]: d for d in run_dirs(home)}

@@ -3,6 +3,7 @@ and little padding."""
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -71,11 +72,23 @@ def test_bucketing_keeps_padding_small_and_batches_random():
 
 
 def test_replicas_split_batches_evenly():
+    """Training: each of 2 ranks gets ceil(n/2) of the epoch's n batches (one repeated to even them
+    out), together all n. Evaluation: the ranks' batches are disjoint and are every batch once."""
     lengths = review_lengths(1000)
-    parts = [list(BucketBatchSampler(lengths, 16, seed=1, num_replicas=2, rank=r)) for r in (0, 1)]
-    assert len(parts[0]) == len(parts[1])
-    covered = {i for part in parts for b in part for i in b}
-    assert covered == set(range(len(lengths)))
+    whole = list(BucketBatchSampler(lengths, 16, seed=1))
+    n = len(whole)
+    assert n % 2 == 1  # 800 + 200 reviews in two chunks: 50 + 13 batches, so one rank's share is padded
+    samplers = [BucketBatchSampler(lengths, 16, seed=1, num_replicas=2, rank=r) for r in (0, 1)]
+    parts = [list(s) for s in samplers]
+    assert [len(p) for p in parts] == [len(s) for s in samplers] == [math.ceil(n / 2)] * 2
+    assert {tuple(b) for p in parts for b in p} == {tuple(b) for b in whole}
+    whole = list(BucketBatchSampler(lengths, 16, shuffle=False))
+    samplers = [BucketBatchSampler(lengths, 16, shuffle=False, num_replicas=2, rank=r) for r in (0, 1)]
+    parts = [list(s) for s in samplers]
+    assert [len(p) for p in parts] == [len(s) for s in samplers]
+    reviews = [{i for b in p for i in b} for p in parts]
+    assert not reviews[0] & reviews[1]
+    assert sorted(tuple(b) for p in parts for b in p) == sorted(tuple(b) for b in whole)
 
 
 def test_pad_collate_masks_exactly_the_padding():

@@ -8,10 +8,11 @@ import statistics
 
 import pytest
 import torch
+from scipy import stats
 
 from imdb_lm.bench.harness import correct_over
 from imdb_lm.report.statistics import equivalence_tost
-from tests.helpers import run_cli
+from tests.helpers import mcnemar_reference, run_cli
 
 TINY_BENCH = ["--set", "data.train_limit=300", "--set", "data.val_limit=50", "--set", "data.test_limit=100",
               "--max-length", "32", "--train-limit", "32", "--warmup", "1", "--repeats", "2",
@@ -98,7 +99,8 @@ def test_bench_writes_a_complete_record(tmp_path, cache_dir):
         if model == "transformer":  # the inference target counts this project's faster inference path
             assert ratios["targets"]["inference_vs_baseline"]["measured"] == max(
                 ratios["inference_samples_per_s_vs_baseline"], ratios["compiled_inference_samples_per_s_vs_baseline"])
-        assert all(isinstance(t["met"], bool) for t in ratios["targets"].values())
+        for name, t in ratios["targets"].items():
+            assert t["met"] == (t["measured"] is not None and t["measured"] >= t["target"]), name
     # the tutorial pads every review to max_length; this project's buckets never pad more
     rnn = record["models"]["bigru"]["sides"]
     assert rnn["lightning"]["train"]["padding_fraction"] <= rnn["rnn_tutorial"]["train"]["padding_fraction"]
@@ -166,7 +168,8 @@ def test_accuracy_parity_over_seeds_and_paired_over_the_whole_test_split(tmp_pat
     assert first["ci95_points"][0] <= first["difference_points"] <= first["ci95_points"][1]
     # 100 test reviews: each review one side alone gets right moves the difference by one point
     assert first["mcnemar"]["only_ours_correct"] - first["mcnemar"]["only_baseline_correct"] == round(differences[0])
-    assert 0 <= first["mcnemar"]["p_value"] <= 1
+    exact, tolerance = mcnemar_reference(first["mcnemar"]["only_ours_correct"], first["mcnemar"]["only_baseline_correct"])
+    assert first["mcnemar"]["p_value"] == pytest.approx(exact, abs=tolerance)
     assert "95% CI over 2 seeds" in proc.stdout and "McNemar p=" in proc.stdout
     # the verdict over seeds is TOST's, with the margin of the option (0.5 points by default)
     eq, tost = acc["across_seeds"]["equivalence"], equivalence_tost(differences, 0.5)
@@ -237,6 +240,14 @@ def test_tost_equivalence_over_seed_differences(differences, p_value, verdict):
     assert tost.verdict == verdict
     if p_value is not None:
         assert tost.p_value == pytest.approx(p_value, rel=1e-6)
+    # each one-sided test is scipy's one-sample t test against its side of the margin
+    lower = stats.ttest_1samp(differences, -0.5, alternative="greater").pvalue
+    upper = stats.ttest_1samp(differences, 0.5, alternative="less").pvalue
+    assert (tost.p_lower, tost.p_upper) == pytest.approx((lower, upper), rel=1e-9)
+    assert tost.p_value == pytest.approx(max(lower, upper), rel=1e-9)
+    low, high = stats.t.interval(0.90, len(differences) - 1, loc=statistics.mean(differences),
+                                 scale=stats.sem(differences))
+    assert (tost.low, tost.high) == pytest.approx((low, high), rel=1e-9)
     # TOST at 5% agrees with the 90% t interval lying inside the margin
     assert (tost.verdict == "equivalent") == (tost.low > -0.5 and tost.high < 0.5)
     if tost.verdict == "not equivalent":

@@ -22,10 +22,10 @@ def reviews() -> list[str]:
 
 
 def check_completeness(att, tolerance=0.02):
-    """sum(scores) = F(x) - F(baseline) - delta exactly, and delta is small against the difference."""
+    """Completeness: the scores sum to F(x) - F(baseline), within a small share of that difference
+    (measured from the scores and the model's outputs, not from captum's own convergence delta)."""
     gap = att.log_odds - att.baseline_log_odds
-    assert sum(att.scores) == pytest.approx(gap + att.delta, abs=1e-4)
-    assert abs(att.delta) <= tolerance * abs(gap) + 1e-3, (att.delta, gap)
+    assert abs(sum(att.scores) - gap) <= tolerance * abs(gap) + 1e-3, (sum(att.scores), gap)
 
 
 def test_ig_completeness_recurrent(reviews):

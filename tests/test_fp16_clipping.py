@@ -8,6 +8,8 @@ CPU), and check that each step moves the weights by exactly what the clipped, un
 
 from __future__ import annotations
 
+import json
+
 import lightning as L
 import pytest
 import torch
@@ -111,11 +113,16 @@ def test_unscaling_is_left_to_the_plugin_for_unfused_optimizers():
 
 
 def test_training_cli_runs_fp16_with_the_configs_fused_adam(tmp_path, cache_dir):
-    """The real CLI with Lightning's fp16 plugin and the default recipe (fused Adam, clipping 1.0)."""
+    """The real CLI with Lightning's fp16 plugin and the default recipe (fused Adam, clipping 1.0): it
+    trains under that plugin and its gradient scaler, most steps are taken, and the weights move."""
     plugin = "{_target_:lightning.pytorch.plugins.precision.MixedPrecision,precision:16-mixed,device:cpu}"
+    probe = f"{{_target_:tests.fp16_probe.Fp16Probe,out:'{tmp_path / 'probe.json'}'}}"
     run_cli("imdb_lm.train", *TINY, "trainer.precision=null", f"+trainer.plugins=[{plugin}]",
-            cwd=tmp_path, cache=cache_dir)
+            f"+callbacks.fp16_probe={probe}", cwd=tmp_path, cache=cache_dir)
     record = load_metrics(run_dirs(tmp_path)[0])
     assert record["status"] == "completed"
     assert record["hparams"]["gradient_clip_val"] == 1.0 and record["config"]["optimizer"]["fused"] is True
-    assert 0.0 <= record["metrics"]["test"]["acc"] <= 1.0
+    seen = json.loads((tmp_path / "probe.json").read_text())
+    assert (seen["plugin"], seen["precision"], seen["scaler"]) == ("MixedPrecision", "16-mixed", "GradScaler")
+    assert seen["steps"] == 4 and seen["skipped_steps"] < seen["steps"]
+    assert seen["max_weight_change"] > 0

@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from statistics import mean
 
+import numpy as np
 import pytest
 
-from imdb_lm.report import statistics
 from imdb_lm.runs.records import read_metrics, read_predictions
-from tests.helpers import run_cli
+from tests.helpers import mcnemar_reference, run_cli
 from tests.report_fixtures import JOBS, tiny_sweep_dir
 
 
@@ -83,26 +84,34 @@ def test_leaderboard_and_seed_level_comparison_are_computed_from_the_runs(sweep,
         selected[model] = {r["seed"]: d for d, r in runs.items() if r["hparams"]["model"] == model
                            and setting(r) == setting(chosen)}
         accs = [runs[d]["metrics"]["test"]["acc"] * 100 for d in selected[model].values()]
-        mean = sum(accs) / len(accs)
-        std = (sum((a - mean) ** 2 for a in accs) / (len(accs) - 1)) ** 0.5
+        avg = sum(accs) / len(accs)
+        std = (sum((a - avg) ** 2 for a in accs) / (len(accs) - 1)) ** 0.5
         row = next(line for line in text.splitlines() if line.startswith(f"| {model} |"))
-        assert f"{mean:.1f} ± {std:.1f}" in row
-    # the seed-level comparison: every seed of both selected settings, recomputed from their predictions
+        assert f"{avg:.1f} ± {std:.1f}" in row
+    # the headline contrast, recomputed without the report's code: each seed's test accuracy as its
+    # record holds it and as its predictions give it, the seed means and their difference
     assert sorted(selected["gru"]) == sorted(selected["transformer"]) == [1, 42]
     cells = _cells(text, "| transformer | gru |")
     assert [int(c) for c in cells[2:5]] == [2, 2, 48]
-    pairs = {seed: statistics.paired_outcomes(read_predictions(selected["transformer"][seed]),
-                                              read_predictions(selected["gru"][seed])) for seed in (1, 42)}
-    acc_a = sum(a.mean() for a, _ in pairs.values()) / 2 * 100
-    acc_b = sum(b.mean() for _, b in pairs.values()) / 2 * 100
+    correct = {model: {seed: _correct(read_predictions(d)) for seed, d in selected[model].items()}
+               for model in ("transformer", "gru")}
+    for model, seeds in correct.items():
+        for seed, right in seeds.items():
+            assert len(right) == 48
+            assert runs[selected[model][seed]]["metrics"]["test"]["acc"] == pytest.approx(right.mean(), abs=1e-6)
+    acc_a, acc_b = (100 * mean(runs[d]["metrics"]["test"]["acc"] for d in selected[m].values())
+                    for m in ("transformer", "gru"))
     assert float(cells[5]) == pytest.approx(acc_a, abs=0.05) and float(cells[6]) == pytest.approx(acc_b, abs=0.05)
+    assert float(cells[7]) == pytest.approx(acc_a - acc_b, abs=0.05 + 1e-9)
     low, high = (float(v) for v in cells[8].split(" to "))
     assert low <= round(acc_a - acc_b, 1) <= high
     assert cells[9] == ("yes" if low > 0 or high < 0 else "no (covers zero)")
-    for seed, (a, b) in pairs.items():  # McNemar per pair of seeds, beside the interval
-        only_a, only_b, p = _cells(text, f"| {seed} | {seed} |")[2:5]
-        assert (int(only_a), int(only_b)) == (int((a & ~b).sum()), int((~a & b).sum()))
-        assert float(p) == pytest.approx(statistics.mcnemar(a, b).p_value, rel=1e-2)
+    for seed in (1, 42):  # McNemar per pair of seeds, beside the interval, against scipy's binomial test
+        a, b = correct["transformer"][seed], correct["gru"][seed]
+        only_a, only_b, p = (float(c) for c in _cells(text, f"| {seed} | {seed} |")[2:5])
+        assert (only_a, only_b) == ((a & ~b).sum(), (~a & b).sum())
+        exact, tolerance = mcnemar_reference(int(only_a), int(only_b))
+        assert p == pytest.approx(exact, rel=1e-2, abs=tolerance)  # the table shows 3 significant digits
     assert "Comparison: On the same 48 test reviews" in text and "2 seeds" in text
 
 
@@ -124,6 +133,11 @@ def test_compact_records_rebuild_the_same_report(sweep, report, tmp_path, cache_
     assert tables(rebuilt) == tables(original)
     assert [line for line in rebuilt.splitlines() if line.startswith("- ")] == [
         line for line in original.splitlines() if line.startswith("- ")]
+
+
+def _correct(predictions: dict[str, tuple[int, float]]) -> np.ndarray:
+    """Per-review correctness in review-hash order: positive when the probability exceeds 0.5."""
+    return np.array([(prob > 0.5) == bool(label) for _, (label, prob) in sorted(predictions.items())])
 
 
 def _cells(text: str, prefix: str) -> list[str]:

@@ -4,6 +4,7 @@ architecture and size, tested on the same split)."""
 from __future__ import annotations
 
 import json
+from statistics import mean
 
 import pytest
 
@@ -40,9 +41,13 @@ def write_ablation(root):
 
 
 @pytest.fixture(scope="module")
-def ablation(tmp_path_factory):
-    root = write_ablation(tmp_path_factory.mktemp("ablation"))
-    analysis = analyze([root], resamples=2000)
+def ablation_runs(tmp_path_factory):
+    return write_ablation(tmp_path_factory.mktemp("ablation"))
+
+
+@pytest.fixture(scope="module")
+def ablation(ablation_runs, tmp_path_factory):
+    analysis = analyze([ablation_runs], resamples=2000)
     text = write_report(analysis, tmp_path_factory.mktemp("ablation_report"))["markdown"].read_text()
     return analysis, text
 
@@ -75,6 +80,23 @@ def test_each_contrast_present_is_a_row_with_its_known_difference(ablation):
     # resamples, times 13 for the smallest of 13
     assert table.loc[("transformer", "transformer_scratch"), "bootstrap p (Holm)"] == pytest.approx(13 * 2 / 2001)
     assert table.loc[("transformer", "transformer_scratch"), "verdict (rules v2)"] == "reliable"
+
+
+def test_the_claims_contrasts_are_the_differences_of_the_seed_means_in_the_records(ablation, ablation_runs):
+    """Recomputed without the report's code: each model's test accuracy per seed, as its record holds it,
+    and the difference of the two seed means, for the contrasts the course claims rest on."""
+    per_seed: dict[str, dict[int, float]] = {}
+    for path in ablation_runs.rglob("metrics.json"):
+        record = json.loads(path.read_text())
+        if record.get("stage") == "ablation" and not record["hparams"].get(contrasts.FROZEN):
+            per_seed.setdefault(record["model"]["name"], {})[record["seed"]] = record["metrics"]["test"]["acc"]
+    table = ablation[0].contrasts.set_index(["A", "B"])
+    for a, b in (("transformer_scratch", "bigru_large"), ("transformer", "transformer_scratch")):
+        row = table.loc[(a, b)]
+        assert sorted(per_seed[a]) == sorted(per_seed[b]) == [1, 2, 3]
+        assert (row["seeds A"], row["seeds B"]) == (len(per_seed[a]), len(per_seed[b]))
+        expected = 100 * (mean(per_seed[a].values()) - mean(per_seed[b].values()))
+        assert row["A - B (points)"] == pytest.approx(expected, abs=1e-9)
 
 
 def test_the_section_labels_its_intervals_and_states_both_claims(ablation):

@@ -1,8 +1,11 @@
 """The Optuna sweep loop: ask a batch of trials, launch one job per trial, tell each job's outcome.
 
 A job's outcome: its trial carries PRUNED_AT (its pruning callback stopped it) -> pruned; it returned
-a finite number -> complete; anything else (None: the job recorded a failure, or it raised) -> failed.
-The best parameters, the study and its storage go to `<sweep dir>/optimization_results.yaml`.
+a finite number -> complete; anything else (None: the job recorded a failure, or it raised) -> failed,
+with the reason (the error of the job's `failed` record, else what it raised or returned) logged and
+stored as the trial's user attribute `error`.
+The best parameters, the study and its storage go to `<sweep dir>/optimization_results.yaml`, with
+the reason of each failed trial.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from hydra_plugins.imdb_lm_optuna import _search_space
 from hydra_plugins.imdb_lm_optuna._grid import SKIPPED, SharedGrid
 from imdb_lm.atomic import write_text
 from imdb_lm.errors import UserError
+from imdb_lm.runs.jobs import recorded_failure
 from imdb_lm.runs.optuna_study import PRUNED_AT, open_storage, resolve
 
 log = logging.getLogger(__name__)
@@ -40,6 +44,7 @@ NOP_PRUNER = "optuna.pruners.NopPruner"
 # its grid points, which GridSampler does not count, but a study may hold GridSampler's own trials.
 GRID_STOP = "`Study.stop` is supposed to be invoked"
 TRIAL_KEY = "optuna_trial"  # the jobs' override (not part of imdb_lm's config key)
+ERROR = "error"  # a failed trial's user attribute: why it failed
 
 
 class SweeperError(CompactHydraException, UserError):
@@ -139,16 +144,23 @@ class OptunaSweeperImpl(Sweeper):
         return job
 
     @staticmethod
-    def _outcome(frozen: FrozenTrial | None, ret: JobReturn) -> tuple[TrialState, float | None]:
+    def _outcome(frozen: FrozenTrial | None, ret: JobReturn) -> tuple[TrialState, float | None, str | None]:
+        """(state, value, why it failed)."""
         if frozen is not None and PRUNED_AT in frozen.user_attrs:
-            return TrialState.PRUNED, None
+            return TrialState.PRUNED, None, None
         try:
             value = ret.return_value  # raises the job's exception when the job raised
-            value = float(value)
         except Exception as err:  # noqa: BLE001 - any job failure is a failed trial
-            log.warning(f"job {ret.overrides}: no value ({type(err).__name__}: {err})")
-            return TrialState.FAIL, None
-        return (TrialState.COMPLETE, value) if math.isfinite(value) else (TrialState.FAIL, None)
+            return TrialState.FAIL, None, f"{type(err).__name__}: {err}"
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number):  # None: the job recorded its failure (imdb_lm.train), and why
+            # the job's folder (its run folder), as Hydra set it for the job
+            recorded = recorded_failure(ret.hydra_cfg.hydra.runtime.output_dir) if ret.hydra_cfg is not None else None
+            return TrialState.FAIL, None, recorded or f"the job returned {value!r}, not a finite number"
+        return TrialState.COMPLETE, number, None
 
     @staticmethod
     def _tell_one(study: optuna.Study, trial: Trial, value: float | None, state: TrialState) -> None:
@@ -162,10 +174,15 @@ class OptunaSweeperImpl(Sweeper):
         latest = {t.number: t for t in study.get_trials(deepcopy=False)}
         failures = 0
         for trial, ret in zip(trials, returns, strict=True):
-            state, value = self._outcome(latest.get(trial.number), ret)
+            state, value, error = self._outcome(latest.get(trial.number), ret)
             failures += state == TrialState.FAIL
+            if error is not None:
+                trial.set_user_attr(ERROR, error)
+                log.warning(f"trial {trial.number}: failed: {error}")
             self._tell_one(study, trial, value, state)
-            log.info(f"trial {trial.number}: {state.name.lower()}" + (f", value {value:.6g}" if value is not None else ""))
+            if error is None:
+                log.info(f"trial {trial.number}: {state.name.lower()}"
+                         + (f", value {value:.6g}" if value is not None else ""))
         return failures
 
     # ---- the sweep --------------------------------------------------------------------------------
@@ -214,6 +231,9 @@ class OptunaSweeperImpl(Sweeper):
             # a grid trial that gave way never ran: counted as skipped, not as a failure
             "trials": dict(Counter("skipped" if SKIPPED in t.user_attrs else t.state.name.lower() for t in trials)),
         }
+        failed = {t.number: t.user_attrs[ERROR] for t in trials if t.state == TrialState.FAIL and ERROR in t.user_attrs}
+        if failed:  # why each failed trial failed, as its job recorded it
+            results["failed"] = failed
         if best:
             log.info(f"Best parameters: {best.params}; best value: {best.value}")
         path = Path(self.config.hydra.sweep.dir) / RESULTS_FILE

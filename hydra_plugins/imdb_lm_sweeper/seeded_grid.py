@@ -44,7 +44,7 @@ from typing import Any
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.types import Override
-from hydra.core.utils import JobReturn
+from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import CompactHydraException
 
 from hydra_plugins.imdb_lm_sweeper.stages import (
@@ -70,6 +70,7 @@ from hydra_plugins.imdb_lm_sweeper.stages import (
     with_overrides,
 )
 from imdb_lm.atomic import write_text
+from imdb_lm.runs.jobs import recorded_failure
 from imdb_lm.study.ood import SELECTION_FILE
 
 log = logging.getLogger(__name__)
@@ -173,12 +174,14 @@ class SeededGridSweeper(BasicSweeper):
             batch = fresh[start:start + size]
             self.validate_batch_is_legal(batch)
             returns.append(self.launcher.launch(batch, initial_job_idx=sum(len(b) for b in returns)))
+            _log_failures(returns[-1])
             done.update({job_identity(ret): ret for ret in returns[-1]})
         return [done[identity(job, default_seed)] for job in jobs]
 
     def sweep(self, arguments: list[str]) -> Any:
         returns = super().sweep(arguments)
         grid = [ret for batch in returns for ret in batch]
+        _log_failures(grid)
         selection: dict[str, Any] = {"group_by": self.group_by, "top_k": self.top_k,
                                      "full_fidelity": self.full_fidelity, "groups": {}, "curves": {},
                                      "extended": []}
@@ -239,6 +242,15 @@ class SeededGridSweeper(BasicSweeper):
     def _write_selection(self, selection: dict) -> None:
         folder = Path(str(self.config.hydra.sweep.dir))
         write_text(folder / SELECTION_FILE, json.dumps(selection, indent=1, default=str))
+
+
+def _log_failures(returns: Sequence[JobReturn]) -> None:
+    """Each failed job, with the reason its `failed` record gives (it is never selected)."""
+    for ret in returns:
+        if not succeeded(ret):
+            why = recorded_failure(run_dir_of(ret))
+            log.warning(f"SeededGridSweeper: job {' '.join(ret.overrides or [])} failed: "
+                        f"{why or ('it raised' if ret.status == JobStatus.FAILED else 'it returned no value')}")
 
 
 def _setting(overrides: Sequence[str]) -> list[str]:

@@ -1,4 +1,4 @@
-"""Multirun job bookkeeping: reusing finished jobs, recording failed ones.
+"""Multirun job bookkeeping: reusing finished jobs, recording failed ones, and reading back why.
 
 Hydra gives every rerun of a multirun a new timestamped folder, so a job is identified by its
 run key (imdb_lm/runs/key.py: what changes the result, plus the results version), which every run
@@ -79,3 +79,15 @@ def reuse(record: dict, cfg: DictConfig) -> float | None:
 def record_failure(cfg: DictConfig, error: BaseException, hparams: dict) -> None:
     """Write a `failed` record with the error, so the report counts the job and the sweep goes on."""
     write_metrics(cfg.paths.run_dir, new_record(cfg, "failed", hparams, error=error))
+
+
+def recorded_failure(run_dir: str | Path | None) -> str | None:
+    """The error a job's `failed` record gives, for a sweeper to log and store with the job's trial
+    (None without such a record: the job ran elsewhere, or was not an imdb_lm run)."""
+    if not run_dir:
+        return None
+    try:
+        record = read_metrics(run_dir)
+    except (OSError, ValueError):
+        return None
+    return str(record.get("error")) if record.get("status") == "failed" and record.get("error") else None
