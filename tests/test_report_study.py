@@ -310,9 +310,9 @@ def test_how_the_study_was_run_states_the_shared_policy_and_names_what_differs(t
               stage="seed", hparams={**policy, "max_length": 256})
     write_report(analyze([tmp_path], resamples=200, seed=0), tmp_path / "report")
     text = (tmp_path / "report" / "report.md").read_text()
-    assert ("Training policy, read from the records: learning-rate schedule linear; precision 32-true; gradient "
-            "norm clipped to 1.0. Differing between families: recurrent: 128 tokens per review, transformer: 256 "
-            "tokens per review.") in text
+    assert ("Training policy of the study's stages (grid, seed), read from the records: learning-rate schedule "
+            "linear; precision 32-true; gradient norm clipped to 1; at most 5 epochs (trainer.max_epochs). Differing "
+            "between families: recurrent: 128 tokens per review, transformer: 256 tokens per review.") in text
     assert ("- grid (1 run; 1,000 train reviews, 5 epochs; validated on 2,500 val reviews): every model x "
             "optimizer") in text
     assert "- seed (2 runs; 20,000 train reviews, 5 epochs; validated on 2,500 val reviews): more seeds" in text

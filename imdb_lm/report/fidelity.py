@@ -115,7 +115,23 @@ def step_budget(frame: pd.DataFrame) -> str | None:
     budgets = (completed if not completed.empty else frame)
     if budgets["max_steps"].isna().any():
         return None
-    return f"{_span(budgets['max_steps'], 'optimizer step')} of {_span(budgets['batch_size'], 'review')}"
+    return (f"{_span(budgets['max_steps'], 'optimizer step')} of {_span(budgets['batch_size'], 'review')}"
+            + (f" ({budget_epochs(budgets)})" if "train_reviews" in budgets else ""))
+
+
+def epochs_of_budget(frame: pd.DataFrame) -> pd.Series:
+    """The passes over its training reviews a step budget makes: max_steps x batch / train reviews."""
+    return frame["max_steps"] * frame["batch_size"] / frame["train_reviews"]
+
+
+def budget_epochs(frame: pd.DataFrame) -> str:
+    """"0.96 epoch": a step budget in epochs (600 steps of 32 reviews on 20,005 reviews), two
+    significant digits: under one epoch, some training reviews were never seen."""
+    values = sorted({float(f"{v:.2g}") for v in epochs_of_budget(frame).dropna()})
+    if not values:
+        return "unknown epochs"
+    text = f"{values[0]:g}" if len(values) == 1 else f"{values[0]:g}-{values[-1]:g}"
+    return f"{text} epoch{'' if values == [1.0] or (len(values) == 1 and values[0] < 1) else 's'}"
 
 
 def describe(frame: pd.DataFrame) -> str:

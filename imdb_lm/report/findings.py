@@ -10,7 +10,7 @@ import math
 
 import pandas as pd
 
-from imdb_lm.report import contrasts, fidelity, speed
+from imdb_lm.report import budgets, contrasts, fidelity, speed
 from imdb_lm.report.analysis import describe_devices, machines
 from imdb_lm.report.efficiency import gap_sentence
 
@@ -272,6 +272,12 @@ def out_of_domain(analysis) -> list[str]:
             f"{_mcnemar_summary(comp['mcnemar'])}): {judged}."]
 
 
+def undertraining(analysis) -> list[str]:
+    """The ablation's budget against the study's full fidelity, after the claims that rest on it."""
+    sentence = budgets.undertraining_sentence(analysis.runs) if not analysis.contrasts.empty else None
+    return [sentence] if sentence else []
+
+
 def data_efficiency(analysis) -> list[str]:
     sentence = gap_sentence(analysis.efficiency)
     return [sentence] if sentence else []
@@ -281,6 +287,7 @@ def all_findings(analysis) -> dict[str, list[str]]:
     return {"Comparison": comparison(analysis), "Verdict": verdict(analysis),
             "Data efficiency": data_efficiency(analysis), "Out of domain": out_of_domain(analysis),
             "What makes the difference": contrasts.sentences(
-                analysis.contrasts, contrasts.budget(analysis.runs) if not analysis.contrasts.empty else None),
+                analysis.contrasts, contrasts.budget(analysis.runs) if not analysis.contrasts.empty else None)
+            + undertraining(analysis),
             "Interpretability": interpretability(analysis), "Stability": stability(analysis),
             "Sensitivity": sensitivity(analysis), "Seeds": seeds(analysis)}
