@@ -16,6 +16,7 @@ import pandas as pd
 from imdb_lm.errors import UserError
 from imdb_lm.models.pretrained import BUNDLED_NAMES
 from imdb_lm.report import cost, outcomes
+from imdb_lm.report.timing import outlier_reasons
 from imdb_lm.runs.records import EVALUATIONS_DIR, METRICS_FILE, read_metrics
 
 SPLITS = ("train", "val", "test")
@@ -227,6 +228,7 @@ def runs_frame(records: list[dict]) -> pd.DataFrame:
     numeric = ["lr", "lr_scale", "val_acc", "ood_acc", "test_acc", "test_f1", "test_auroc", "test_loss", "fit_seconds",
                "epoch_seconds", "wall_seconds", "train_samples_per_s", "train_tokens_per_s", "test_samples_per_s", "latency_ms_p50", "latency_ms_p95"]
     frame[numeric] = frame[numeric].apply(pd.to_numeric, errors="coerce")
+    frame["timing_outlier"] = outlier_reasons(frame, SETTING)  # its timings are left out (report/timing.py)
     return frame.sort_values(["family", "model", "optimizer", "lr", "batch_size", "seed"],
                              na_position="last").reset_index(drop=True)
 

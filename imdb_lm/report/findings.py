@@ -10,7 +10,7 @@ import math
 
 import pandas as pd
 
-from imdb_lm.report import budgets, contrasts, fidelity, speed
+from imdb_lm.report import budgets, contrasts, fidelity, speed, timing
 from imdb_lm.report.analysis import describe_devices, machines
 from imdb_lm.report.efficiency import gap_sentence
 
@@ -62,23 +62,25 @@ def comparison(analysis) -> list[str]:
     # the machines of the compared runs (a study resumed elsewhere made its other runs on others)
     compared = analysis.runs[analysis.runs["run_dir"].isin([*trf["run_dirs"], *rnn["run_dirs"]])]
     kinds = machines(compared)
-    where = (f"From the runs' own records, made on {describe_devices(kinds)} (timings mix machines)"
-             if kinds.nunique() > 1 else f"On this device ({describe_devices(kinds)})")
+    mixed = " (timings mix machines)" if kinds.nunique() > 1 else ""
+    left_out = int(compared["timing_outlier"].notna().sum()) if "timing_outlier" in compared else 0
+    where = (f"From the runs' own records ({timing.AGGREGATION}"
+             + (f"; {left_out} timing outlier{'s' if left_out != 1 else ''} left out" if left_out else "")
+             + f"), made on {describe_devices(kinds)}{mixed}:")
     sentences.append(
-        f"{where} the transformer is {latency:.1f}x slower per review "
-        f"({trf['latency_ms_p50']:.1f} ms vs {rnn['latency_ms_p50']:.1f} ms median single-review latency), "
-        f"{throughput:.1f}x slower in batched test throughput ({trf['test_samples_per_s']:.0f} vs "
-        f"{rnn['test_samples_per_s']:.0f} reviews/s), and took {train:.1f}x the training time "
+        f"{where} the transformer is {timing.ratio(latency)}x slower per review "
+        f"({trf['latency_ms_p50']:.1f} ms vs {rnn['latency_ms_p50']:.1f} ms single-review latency), "
+        f"{timing.ratio(throughput)}x slower in batched test throughput ({trf['test_samples_per_s']:.0f} vs "
+        f"{rnn['test_samples_per_s']:.0f} reviews/s), and took {timing.ratio(train)}x the training time "
         f"({trf['fit_seconds']:.0f} s vs {rnn['fit_seconds']:.0f} s); it has "
-        f"{_ratio(trf['params'], rnn['params']):.1f}x the parameters ({trf['params'] / 1e6:.1f}M vs "
+        f"{timing.ratio(_ratio(trf['params'], rnn['params']))}x the parameters ({trf['params'] / 1e6:.1f}M vs "
         f"{rnn['params'] / 1e6:.1f}M).")
     benched = speed.ratios(analysis.speed, trf["model"], rnn["model"])
     if benched:
-        sentences[-1] = sentences[-1].replace("On this device", "From the runs' own records, on this device")
         sentences.append(
             f"Measured in {speed.describe(analysis.speed)}: the transformer ({trf['model']}) takes "
-            f"{benched['time / token']:.2f}x the training time per token and {benched['latency']:.2f}x the "
-            f"single-review latency of {rnn['model']}.")
+            f"{timing.ratio(benched['time / token'])}x the training time per token and "
+            f"{timing.ratio(benched['latency'])}x the single-review latency of {rnn['model']}.")
     return sentences
 
 

@@ -28,6 +28,7 @@ from imdb_lm.report import (
     plots,
     speed,
     tables,
+    timing,
 )
 from imdb_lm.report.analysis import Analysis
 
@@ -127,7 +128,7 @@ def efficiency_table(frame: pd.DataFrame) -> pd.DataFrame:
                          "test acc %": (frame["test_acc"] * 100).round(1),
                          "95% CI over seeds": [f"{lo * 100:.1f} to {hi * 100:.1f}"
                                                for lo, hi in zip(frame["low"], frame["high"], strict=True)],
-                         "train time (s)": frame["fit_seconds"].round(0)})
+                         "train time (s, median)": [_num(v, "{:.0f}") for v in frame["fit_seconds"]]})
 
 
 def seed_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -228,6 +229,38 @@ def rank_agreement_blocks(analysis: Analysis) -> list[tuple[str, object]]:
             ("table", table)]
 
 
+def _runs_of(analysis: Analysis, table: pd.DataFrame) -> pd.DataFrame:
+    """The runs behind a table of settings (their `run_dirs`)."""
+    dirs = [d for dirs in table["run_dirs"] for d in dirs] if "run_dirs" in table else []
+    return analysis.runs[analysis.runs["run_dir"].isin(dirs)]
+
+
+def efficiency_runs(analysis: Analysis) -> pd.DataFrame:
+    from imdb_lm.report.efficiency import curve_runs
+
+    return curve_runs(analysis.runs, analysis.best_family) if analysis.best_family else analysis.runs.iloc[:0]
+
+
+def _timings_source(analysis: Analysis, runs: pd.DataFrame) -> str:
+    """Where a table's timings come from and how they are aggregated, for its caption."""
+    kinds = timing.machines(runs)
+    mixed = "; they mix machines, so compare timings within one machine only" if kinds.nunique() > 1 else ""
+    return (f"from the runs' own records, {timing.AGGREGATION}, made on {timing.describe_devices(kinds)}{mixed}; "
+            + timing.outlier_note(runs))
+
+
+def timing_outlier_blocks(analysis: Analysis) -> list[tuple[str, object]]:
+    """The runs whose timings were left out, with why: a reader can check that nothing else was."""
+    table = timing.outliers(analysis.runs)
+    if table.empty:
+        return []
+    return [("h3", "Timing outliers"), ("table", table),
+            ("note", f"Runs whose fit time or latency exceeds {timing.OUTLIER_FACTOR:g}x the median of the other runs "
+                     "of their setting (other seeds): their accuracy counts everywhere, their timings nowhere "
+                     "(leaderboard, data efficiency, Pareto figure, ratios from the records). A shared machine's "
+                     "load, not the model, is the likely cause.")]
+
+
 def cost_blocks(runs: pd.DataFrame, benched: bool) -> list[tuple[str, object]]:
     """The measured wall time per machine kind and stage, with the code revisions that ran there."""
     table = cost.cost_table(runs)
@@ -262,10 +295,13 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
     out += [("h2", "Leaderboard: best setting per model (mean ± std over seeds)"),
             ("table", leaderboard_table(analysis)),
             ("note", f"Fidelity: {full}. Every seed of each selected setting counts; ablation runs and curve points "
-                     "are never selected. Latency: one review at a time, median over a fixed sample of test reviews; "
-                     "throughput: batched test-set inference; train time: the whole fit including validation"
+                     "are never selected. Accuracies: mean ± std over seeds. Timings: "
+                     f"{_timings_source(analysis, _runs_of(analysis, analysis.leaderboard))}. Latency: one review at a "
+                     "time, median over a fixed sample of test reviews; throughput: batched test-set inference; "
+                     "train time: the whole fit including validation"
                      + ("; ood acc: out-of-domain accuracy, mean ± std over the seeds evaluated (their number in "
                         "brackets)." if "ood acc %" in leaderboard_table(analysis) else "."))]
+    out += timing_outlier_blocks(analysis)
     if analysis.comparison is not None:
         out += [("h2", "Seed-level comparison: selected transformer vs selected RNN on the same test reviews"),
                 ("table", comparison_table(analysis)),
@@ -278,7 +314,9 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
         out += [("h2", "Data efficiency: test accuracy against training reviews and training time"),
                 ("figure", figures.get("efficiency")), ("table", efficiency_table(analysis.efficiency)),
                 ("note", "Each family's selected setting, hyperparameters not re-tuned per size; the same val and "
-                         "test reviews at every size; interval: t-based 95% over seeds.")]
+                         "test reviews at every size; accuracy: mean over seeds, interval: t-based 95% over seeds; "
+                         f"train time: {_timings_source(analysis, efficiency_runs(analysis))}. Training time "
+                         "depends on the minimum-steps rule (small subsets train more epochs) as much as on N.")]
     if not analysis.contrasts.empty:
         absent = contrasts.missing(analysis.runs)
         out += [("h2", "What makes the difference: pretraining, architecture, size, the floor"),
@@ -317,11 +355,14 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
     out += hyperparameter_blocks(analysis, figures)
     out += [("h2", "Sensitivity to batch size"),
             ("note", f"Fidelity: {grid}. Per batch size, the optimizer and learning rate chosen on validation; "
-                     "its test accuracy, never a maximum over test."),
+                     "its test accuracy, never a maximum over test; s / epoch: "
+                     f"{_timings_source(analysis, fidelity.grid(runs))}."),
             ("figure", figures.get("batch_size")),
             ("table", selected_table(analysis.batch_size, "batch_size", "batch size")),
             ("h2", "Accuracy against training time and inference latency"),
-            ("note", f"Fidelity: {full}; each point one run of that pool."), ("figure", figures.get("pareto")),
+            ("note", f"Fidelity: {full}; each point one run of that pool, labelled with its model; times: "
+                     f"{_timings_source(analysis, fidelity.full(runs))}."),
+            ("figure", figures.get("pareto")),
             ("h2", "Learning curves of the best runs"),
             ("note", f"Fidelity: {full}; the best-validation seed of each selected setting."),
             ("figure", figures.get("learning_curves")),
