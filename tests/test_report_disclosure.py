@@ -196,3 +196,25 @@ def test_the_comparison_names_its_timings_source_aggregation_and_machine(analysi
     assert said.startswith("From the runs' own records (median over seeds; 1 timing outlier left out), made on "
                            "cpu: constructed: the transformer is 10x slower per review (20.0 ms vs 2.0 ms")
     assert "took 9.5x the training time (1000 s vs 105 s)" in said
+
+
+def test_fidelity_agreement_within_a_model_is_reported_beside_the_pooled_one(tmp_path):
+    """Two models whose grid ranks their own settings backwards: the pooled rho is positive only
+    because the better model is better at both fidelities."""
+    from imdb_lm.report import analyze
+    from imdb_lm.report.findings import all_findings
+    known = {"gru": ((0.60, 0.86), (0.62, 0.85), (0.64, 0.84)), "lstm": ((0.70, 0.90), (0.72, 0.89), (0.74, 0.88))}
+    for model, pairs in known.items():
+        for (grid_val, full_val), opt in zip(pairs, ("adam", "sgd", "rmsprop"), strict=True):
+            common = dict(model=model, family="recurrent", optimizer=opt, correct=correct_at(0.7))
+            write_run(tmp_path, f"grid-{model}-{opt}", val_acc=grid_val, stage="grid", train_reviews=1000, **common)
+            write_run(tmp_path, f"full-{model}-{opt}", val_acc=full_val, stage="promoted", **common)
+    analysis = analyze([tmp_path], resamples=200)
+    agreement = analysis.rank_agreement
+    # pooled: 1 - 6 * 16 / (6 * 35); centred, each model reversed (ties across models broken by rounding)
+    assert agreement["rho"] == pytest.approx(1 - 6 * 16 / 210) and agreement["within_rho"] < -0.9
+    assert agreement["model_rho"] == {"gru": pytest.approx(-1.0), "lstm": pytest.approx(-1.0)}
+    sentence = all_findings(analysis)["Sensitivity"][-1]
+    assert ("that pooled rho mostly reflects the differences between models: within a model (each model's "
+            f"accuracies centred on its mean, then pooled) it is {agreement['within_rho']:+.2f}") in sentence
+    assert "negative for 2 of the 2 models with 3 or more promoted settings" in sentence

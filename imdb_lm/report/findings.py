@@ -160,8 +160,16 @@ def rank_agreement(analysis) -> list[str]:
     sentence = (f"How well the grid's low fidelity ({analysis.fidelity.get('grid', '')}) ranks settings: over the "
                 f"{agreement['settings']} promoted settings, Spearman's rho between grid and full-fidelity validation "
                 f"accuracy is {agreement['rho']:+.2f} (p = {agreement['p_value']:.3g})")
+    if agreement.get("within_rho") is not None:
+        negative = sum(1 for v in agreement["model_rho"].values() if v < 0)
+        sentence += (f"; that pooled rho mostly reflects the differences between models: within a model (each "
+                     f"model's accuracies centred on its mean, then pooled) it is {agreement['within_rho']:+.2f} "
+                     f"(p = {agreement['within_p']:.2g})")
+        if agreement["model_rho"]:
+            sentence += (f", and negative for {negative} of the {len(agreement['model_rho'])} models with 3 or more "
+                         f"promoted settings")
     if agreement["models"]:
-        sentence += (f", and the grid's best promoted setting is also the best at full fidelity for "
+        sentence += (f"; the grid's best promoted setting is also the best at full fidelity for "
                      f"{agreement['top_agrees']} of {agreement['models']} models")
     return [sentence + "."]
 

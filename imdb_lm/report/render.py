@@ -224,8 +224,14 @@ def rank_agreement_blocks(analysis: Analysis) -> list[tuple[str, object]]:
             ("note", f"Each promoted setting's validation accuracy on the grid ({analysis.fidelity.get('grid', '')}) "
                      f"and at full fidelity ({analysis.fidelity.get('full', '')}), the same seed. Spearman's rho "
                      f"over the {agreement['settings']} settings: {agreement['rho']:+.2f} "
-                     f"(p = {agreement['p_value']:.3g}); the grid's best is the full-fidelity best for "
-                     f"{agreement['top_agrees']} of {agreement['models']} models."),
+                     f"(p = {agreement['p_value']:.3g}; pooled over models, so mostly the differences between them)"
+                     + (f"; within a model (each model's accuracies centred on its mean, then pooled): "
+                        f"{agreement['within_rho']:+.2f} (p = {agreement['within_p']:.2g})"
+                        if agreement.get("within_rho") is not None else "")
+                     + (f"; per model: {', '.join(f'{m} {v:+.2f}' for m, v in agreement['model_rho'].items())}"
+                        if agreement.get("model_rho") else "")
+                     + f"; the grid's best is the full-fidelity best for {agreement['top_agrees']} of "
+                     f"{agreement['models']} models."),
             ("table", table)]
 
 
