@@ -198,6 +198,18 @@ def test_the_comparison_names_its_timings_source_aggregation_and_machine(analysi
     assert "took 9.5x the training time (1000 s vs 105 s)" in said
 
 
+def test_divergence_on_the_grid_is_reported_beside_the_promoted_settings_failures(analysis):
+    """Before: only the full-fidelity pool's "0% failed", which promotion had already filtered."""
+    from imdb_lm.report.findings import all_findings
+    said = all_findings(analysis)["Stability"]
+    assert said[0].startswith("At full fidelity (20,000 train reviews, 1-5 epochs): 0% of recurrent runs (0/3)")
+    assert said[1].startswith("On the grid (1,000 train reviews, 5-10 epochs), where every setting ran and not only "
+                              "those that trained well: 1 of 7 RNN grid runs diverged (14%; sgd 1 of 4, adam 0 of 3) "
+                              "and 0 of 3 transformer grid runs diverged (0%).")
+    rows = analysis.grid_divergence_optimizer.set_index(["family", "optimizer"])
+    assert rows.loc[("recurrent", "sgd"), ["runs", "diverged"]].tolist() == [4, 1]
+
+
 def test_fidelity_agreement_within_a_model_is_reported_beside_the_pooled_one(tmp_path):
     """Two models whose grid ranks their own settings backwards: the pooled rho is positive only
     because the better model is better at both fidelities."""

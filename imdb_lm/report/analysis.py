@@ -27,6 +27,9 @@ class Analysis:
     stability_family: pd.DataFrame
     stability_optimizer: pd.DataFrame
     stability_optimizer_lr: pd.DataFrame
+    # grid runs that diverged, per family and per family x optimizer (tables.grid_divergence)
+    grid_divergence_family: pd.DataFrame
+    grid_divergence_optimizer: pd.DataFrame
     seed_variance: pd.DataFrame
     histories: dict[str, list[dict]]
     device: str
@@ -71,6 +74,8 @@ def analyze(dirs: list[str | Path], resamples: int = 10_000, seed: int = 0) -> A
         stability_family=tables.stability(runs, ["family"]),
         stability_optimizer=tables.stability(runs, ["family", "optimizer"]),
         stability_optimizer_lr=tables.stability(runs, ["family", "optimizer", "lr_scale"]),
+        grid_divergence_family=tables.grid_divergence(runs, ["family"]),
+        grid_divergence_optimizer=tables.grid_divergence(runs, ["family", "optimizer"]),
         seed_variance=tables.seed_variance(runs, board),
         histories=collect.histories(list(board["best_run"])) if not board.empty else {},
         device=describe_devices(devices), device_count=max(1, devices.nunique()),

@@ -10,7 +10,7 @@ import math
 
 import pandas as pd
 
-from imdb_lm.report import budgets, contrasts, fidelity, speed, timing
+from imdb_lm.report import budgets, contrasts, fidelity, speed, tables, timing
 from imdb_lm.report.analysis import describe_devices, machines
 from imdb_lm.report.efficiency import gap_sentence
 
@@ -103,7 +103,32 @@ def stability(analysis) -> list[str]:
     if worst["failed_share"] > 0:
         sentence += (f" The least stable optimizer was {worst['optimizer']} for {worst['family']} models "
                      f"({worst['failed_share'] * 100:.0f}% of its {int(worst['runs'])} runs failed).")
-    return [sentence, *note]
+    grid = grid_divergence(analysis)
+    return [sentence, *([grid] if grid and not fidelity.grid_only(full) else []), *note]
+
+
+def grid_divergence(analysis) -> str | None:
+    """Divergence on the grid, per family and optimizer: the promoted settings are the ones that trained
+    well there, so their 0% says nothing of how often a family's runs diverge across the grid."""
+    by_family, by_optimizer = analysis.grid_divergence_family, analysis.grid_divergence_optimizer
+    by_family = by_family[by_family["runs"] > 0]
+    if by_family.empty:
+        return None
+    parts = []
+    for _, row in by_family.iterrows():
+        label = tables.FAMILY_LABEL.get(row["family"], row["family"])
+        part = f"{int(row['diverged'])} of {int(row['runs'])} {label} grid runs diverged ({row['diverged_share'] * 100:.0f}%"
+        optimizers = by_optimizer[by_optimizer["family"] == row["family"]].sort_values(
+            ["diverged_share", "optimizer"], ascending=[False, True])
+        if row["diverged"] > 0:
+            part += "; " + ", ".join(f"{o['optimizer']} {int(o['diverged'])} of {int(o['runs'])}"
+                                     for _, o in optimizers.iterrows())
+        part += ")"
+        if row["unfinished"] > 0:
+            part += f" and {int(row['unfinished'])} did not finish"
+        parts.append(part)
+    return (f"On the grid ({analysis.fidelity.get('grid', '')}), where every setting ran and not only those that "
+            f"trained well: {' and '.join(parts)}.")
 
 
 def sensitivity(analysis) -> list[str]:

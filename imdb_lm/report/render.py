@@ -267,6 +267,30 @@ def timing_outlier_blocks(analysis: Analysis) -> list[tuple[str, object]]:
                      "load, not the model, is the likely cause.")]
 
 
+def grid_divergence_table(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    out["diverged %"] = (out.pop("diverged_share") * 100).round(0)
+    if "unfinished" in out and not out["unfinished"].any():
+        out = out.drop(columns="unfinished")
+    if "family" in out:
+        out["family"] = [tables.FAMILY_LABEL.get(f, f) for f in out["family"]]
+    return out
+
+
+def grid_divergence_blocks(analysis: Analysis) -> list[tuple[str, object]]:
+    """Divergence on the grid beside the full-fidelity failure rates: promotion kept the settings that
+    trained well, so a 0% above says nothing of how often a family's runs diverge across settings."""
+    by_family = analysis.grid_divergence_family
+    if by_family.empty or by_family["runs"].sum() == 0 or fidelity.grid_only(analysis.fidelity.get("full", "")):
+        return []
+    return [("h3", "Divergence on the grid"),
+            ("note", f"Fidelity: {analysis.fidelity.get('grid', '')} (the grid: every setting, not only the promoted "
+                     "ones). Diverged: the stability callback stopped the run (a non-finite training loss, or "
+                     "validation accuracy at the majority-class rate for several validations in a row)."),
+            ("table", grid_divergence_table(by_family)),
+            ("table", grid_divergence_table(analysis.grid_divergence_optimizer))]
+
+
 def cost_blocks(runs: pd.DataFrame, benched: bool) -> list[tuple[str, object]]:
     """The measured wall time per machine kind and stage, with the code revisions that ran there."""
     table = cost.cost_table(runs)
@@ -381,6 +405,7 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
             ("figure", figures.get("stability")),
             ("table", stability_table(analysis.stability_family)),
             ("table", stability_table(analysis.stability_optimizer)),
+            *grid_divergence_blocks(analysis),
             ("h3", "Seed variance of the selected settings"),
             ("table", seed_table(analysis.seed_variance)),
             *rerun_blocks(analysis.seed_variance)]

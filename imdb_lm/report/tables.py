@@ -162,6 +162,19 @@ def stability(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return out
 
 
+def grid_divergence(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Grid runs that diverged (or failed to finish) per group: the instability the full-fidelity table
+    cannot show, since only settings that trained well on the grid were promoted. Pruned runs are
+    left out, as in `stability`."""
+    grid = fidelity.grid(frame)
+    grid = grid[grid["status"] != "pruned"]
+    out = grid.assign(diverged=grid["status"] == "diverged",
+                      unfinished=~grid["status"].isin(["completed", "diverged"])).groupby(by).agg(
+        runs=("status", "size"), diverged=("diverged", "sum"), unfinished=("unfinished", "sum")).reset_index()
+    out["diverged_share"] = out["diverged"] / out["runs"].where(out["runs"] > 0)
+    return out
+
+
 def seed_variance(frame: pd.DataFrame, board: pd.DataFrame) -> pd.DataFrame:
     """Test accuracy spread over seeds of each leaderboard setting, the 95% prediction interval for one
     more seed of it, and (for the study's settings) the command that trains that seed."""
