@@ -230,3 +230,47 @@ def test_fidelity_agreement_within_a_model_is_reported_beside_the_pooled_one(tmp
     assert ("that pooled rho mostly reflects the differences between models: within a model (each model's "
             f"accuracies centred on its mean, then pooled) it is {agreement['within_rho']:+.2f}") in sentence
     assert "negative for 2 of the 2 models with 3 or more promoted settings" in sentence
+
+
+def _boxes(ax):
+    renderer = ax.figure.canvas.get_renderer()
+    import matplotlib.text
+    return [matplotlib.text.Text.get_window_extent(t, renderer) for t in ax.texts]
+
+
+def test_the_efficiency_figure_joins_time_in_order_of_n_and_sorts_its_epochs():
+    """Small subsets train more epochs, so time does not grow with N: joined in time order the line
+    zig-zagged, and the title listed "1 epoch, 10 epochs, 2 epochs, 20 epochs, 5 epochs"."""
+    from imdb_lm.report import plots
+    sizes, fits = [500, 1000, 2000, 5000, 20000], [22.0, 20.0, 23.0, 122.0, 168.0]
+    epochs = ["20 epochs", "10 epochs", "5 epochs", "2 epochs", "1 epoch"]
+    table = pd.DataFrame({"family": "recurrent", "model": "bigru", "train_reviews": sizes, "seeds": 3,
+                          "test_acc": [0.70, 0.74, 0.77, 0.83, 0.88], "low": 0.6, "high": 0.9,
+                          "fit_seconds": fits, "epochs": epochs, "machine": "cpu: constructed"})
+    fig = plots.efficiency_figure(table)
+    time_panel = fig.axes[1]
+    assert list(time_panel.lines[0].get_xdata()) == fits  # N order, not sorted by time
+    assert "epochs 1, 2, 5, 10, 20" in fig._suptitle.get_text()
+    assert "times from the runs' records on cpu: constructed" in fig._suptitle.get_text()
+    assert sorted(t.get_text() for t in time_panel.texts) == sorted(["N=500", "N=1k", "N=2k", "N=5k", "N=20k"])
+    boxes = _boxes(time_panel)
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+
+
+def test_the_pareto_figure_leaves_timing_outliers_out_and_its_labels_apart():
+    from imdb_lm.report import plots
+    rows = [("lstm", 62.0, 0.5, 0.882), ("lstm", 64.0, 0.52, 0.881), ("bilstm", 134.0, 1.0, 0.887),
+            ("bigru", 150.0, 1.3, 0.889), ("bigru", 1169.0, 1093.0, 0.884), ("transformer", 1094.0, 18.0, 0.908),
+            ("transformer", 1100.0, 22.0, 0.907)]
+    frame = pd.DataFrame([{"model": m, "family": "transformer" if m == "transformer" else "recurrent",
+                           "fit_seconds": f, "latency_ms_p50": lat, "test_acc": acc, "status": "completed",
+                           "timing_outlier": "fit time" if f == 1169.0 else None, "machine": "cpu: constructed",
+                           "device": "cpu: constructed"} for m, f, lat, acc in rows])
+    fig = plots.pareto_figure(frame)
+    for ax in fig.axes[:2]:
+        xs = [x for collection in ax.collections for x, _ in collection.get_offsets()]
+        assert 1169.0 not in xs and 1093.0 not in xs and len(xs) == 6
+        assert ax.texts and len({t.get_text() for t in ax.texts}) == len(ax.texts)  # one label per model
+        boxes = _boxes(ax)
+        assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert "1 timing outlier left out" in fig._suptitle.get_text()
