@@ -36,8 +36,8 @@ def truncation_table(runs: pd.DataFrame) -> pd.DataFrame:
         shares = {s: _share(group, s, {"train": "train_reviews", "val": "val_reviews"}.get(s)) for s in SPLITS}
         if all(v is None for v in shares.values()):
             continue
-        rows.append({"family": tables.FAMILY_LABEL.get(family, family), "tokens": tokens,
-                     "max length": int(length), "models": ", ".join(sorted(group["model"].unique())),
+        rows.append({"max length": int(length), "family": tables.FAMILY_LABEL.get(family, family), "tokens": tokens,
+                     "models": ", ".join(sorted(group["model"].unique())),
                      **{f"{s} cut %": "-" if v is None else f"{v * 100:.0f}" for s, v in shares.items()},
                      "_train": shares["train"],
                      "_order": (-int((group["stage"] != ABLATION).sum()) if "stage" in group else 0, -len(group))})

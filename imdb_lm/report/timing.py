@@ -13,6 +13,7 @@ two benches of one machine: two significant digits is all they carry.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -66,8 +67,10 @@ def outliers(frame: pd.DataFrame) -> pd.DataFrame:
     if "timing_outlier" not in frame:
         return pd.DataFrame()
     rows = frame[frame["timing_outlier"].notna()]
-    return pd.DataFrame({"run": rows["run_dir"].map(lambda d: str(d).replace("\\", "/").rstrip("/").split("/")[-1]),
-                         "model": rows["model"], "stage": rows["stage"], "seed": rows["seed"],
+    # named by model and config key, as docs/study names a compact record: the same in a sweep's folders
+    names = [f"{m}-{k}" if k != d else Path(d).name for m, k, d in zip(rows["model"], rows["job_key"], rows["run_dir"],
+                                                                        strict=True)]
+    return pd.DataFrame({"record": names, "model": rows["model"], "stage": rows["stage"], "seed": rows["seed"],
                          "machine": rows["machine"].fillna(rows["device"]) if "machine" in rows else rows["device"],
                          "left out because": rows["timing_outlier"]}).reset_index(drop=True)
 
