@@ -43,7 +43,8 @@ def write_run(root: Path, name: str, *, model: str, family: str, optimizer: str 
               status: str = "completed", stage: str | None = None, train_reviews: int = 20000,
               max_epochs: int = 5, fit_seconds: float = 100.0, ood_acc: float | None = None,
               latency: float = 2.0, tokens_per_s: float = 1000.0, hparams: dict | None = None,
-              epochs_run: int | None = None, wall_seconds: float | None = None, env: dict | None = None) -> Path:
+              epochs_run: int | None = None, wall_seconds: float | None = None, env: dict | None = None,
+              config: dict | None = None, history: list[dict] | None = None, data: dict | None = None) -> Path:
     run_dir = root / name
     run_dir.mkdir(parents=True)
     lr = RECIPE_LR[family].get(optimizer, 1e-3) * lr_scale
@@ -66,10 +67,13 @@ def write_run(root: Path, name: str, *, model: str, family: str, optimizer: str 
         "timing": {"fit_seconds": fit_seconds, "mean_epoch_seconds": fit_seconds / max_epochs,
                    "test_samples_per_s": 100.0, "latency_ms_p50": latency, "train_tokens_per_s": tokens_per_s,
                    **({"epoch_seconds": [fit_seconds / epochs_run] * epochs_run} if epochs_run else {})},
-        "env": env or {"device": "cpu: constructed"}, "history": [{"epoch": 0, "val_acc": val_acc, "train_loss": 0.5}],
-        "config": {"lr_scale": lr_scale, "paths": {"run_dir": str(run_dir)}},
+        "env": env or {"device": "cpu: constructed"},
+        "history": history if history is not None else [{"epoch": 0, "val_acc": val_acc, "train_loss": 0.5}],
+        "config": {"lr_scale": lr_scale, "paths": {"run_dir": str(run_dir)}, **(config or {})},
         "config_key": f"key-{name}", "results_version": 1,
     }
+    if data is not None:  # what the data module recorded (e.g. truncated_share per split)
+        record["data"] = data
     if wall_seconds is not None:  # started that long before it finished
         record["started_at"] = (pd.Timestamp(finished_at) - pd.Timedelta(seconds=wall_seconds)).isoformat()
     if stage is not None:

@@ -198,7 +198,8 @@ def test_an_ablation_at_a_step_budget_states_the_budget_not_epochs(tmp_path):
         record["config"]["trainer"] = {"max_steps": 600}
         (run / "metrics.json").write_text(json.dumps(record))
     runs = analyze([tmp_path], resamples=200).runs
-    assert fidelity.describe(contrasts.pool(runs)) == "20,000 train reviews, 600 optimizer steps of 32 reviews"
+    assert fidelity.describe(contrasts.pool(runs)) == ("20,000 train reviews, 600 optimizer steps of 32 reviews "
+                                                       "(0.96 epoch)")
 
 
 def test_a_partly_run_ablation_names_the_contrasts_it_cannot_draw_yet(tmp_path):

@@ -200,8 +200,8 @@ def test_family_speed_ratios_come_from_the_bench_where_one_measured_both(tmp_pat
     root = write_study(tmp_path / "runs")
     write_bench(root, {"gru": benched_figures(50.0, 2.0), "transformer": benched_figures(400.0, 15.0)})
     text = write_report(analyze([root], resamples=300), tmp_path / "report")["markdown"].read_text()
-    assert "From the runs' own records, on this device" in text
-    assert ("the transformer (transformer) takes 8.00x the training time per token and 7.50x the single-review "
+    assert "From the runs' own records (median over seeds), made on cpu: constructed: the transformer" in text
+    assert ("the transformer (transformer) takes 8.0x the training time per token and 7.5x the single-review "
             "latency of gru.") in text
     verdict = next(line for line in text.splitlines() if line.startswith("- Verdict: Accuracy"))
     assert "Inference time is the price: 7.5x per review. Where 15.0 ms per review fits" in verdict
@@ -277,7 +277,8 @@ def test_runs_from_several_machines_are_named_with_their_counts(tmp_path):
     write_run(tmp_path, "trf", model="transformer", family="transformer", val_acc=0.8, correct=correct_at(0.8))
     analysis = analyze([tmp_path], resamples=200, seed=0)
     assert analysis.device == "3 machines: cpu: machine A (2 runs); cpu: constructed (1 run); cpu: machine B (1 run)"
-    assert any(s.startswith("From the runs' own records, made on 3 machines") for s in all_findings(analysis)["Comparison"])
+    assert any(s.startswith("From the runs' own records (median over seeds), made on 3 machines")
+               for s in all_findings(analysis)["Comparison"])
 
 
 def test_the_cost_is_the_runs_wall_time_per_machine_kind_and_stage(tmp_path):
@@ -310,9 +311,9 @@ def test_how_the_study_was_run_states_the_shared_policy_and_names_what_differs(t
               stage="seed", hparams={**policy, "max_length": 256})
     write_report(analyze([tmp_path], resamples=200, seed=0), tmp_path / "report")
     text = (tmp_path / "report" / "report.md").read_text()
-    assert ("Training policy, read from the records: learning-rate schedule linear; precision 32-true; gradient "
-            "norm clipped to 1.0. Differing between families: recurrent: 128 tokens per review, transformer: 256 "
-            "tokens per review.") in text
+    assert ("Training policy of the study's stages (grid, seed), read from the records: learning-rate schedule "
+            "linear; precision 32-true; gradient norm clipped to 1; at most 5 epochs (trainer.max_epochs). Differing "
+            "between families: recurrent: 128 tokens per review, transformer: 256 tokens per review.") in text
     assert ("- grid (1 run; 1,000 train reviews, 5 epochs; validated on 2,500 val reviews): every model x "
             "optimizer") in text
     assert "- seed (2 runs; 20,000 train reviews, 5 epochs; validated on 2,500 val reviews): more seeds" in text
@@ -351,7 +352,8 @@ def test_timings_of_the_compared_runs_name_only_their_own_machine(tmp_path):
               stage="seed", env=here)
     comparison = all_findings(analyze([tmp_path], resamples=200, seed=0))["Comparison"]
     assert comparison[0].startswith("On the same 200 test reviews (distinct by review hash), the transformer")
-    assert comparison[1].startswith("On this device (cpu: here x2 threads (AVX512, native bf16)) the transformer is")
+    assert comparison[1].startswith("From the runs' own records (median over seeds), made on cpu: here x2 threads "
+                                    "(AVX512, native bf16): the transformer is")
 
 
 def test_the_family_is_represented_by_its_best_mean_over_seeds_not_its_grid_seed(tmp_path):

@@ -10,6 +10,7 @@ import pandas as pd
 from imdb_lm.report import collect, contrasts, efficiency, fidelity, interpretability, speed, tables
 from imdb_lm.report.importance import Importance, importance
 from imdb_lm.report.statistics import PairedDifference
+from imdb_lm.report.timing import describe_devices, machines
 
 
 @dataclass
@@ -26,6 +27,9 @@ class Analysis:
     stability_family: pd.DataFrame
     stability_optimizer: pd.DataFrame
     stability_optimizer_lr: pd.DataFrame
+    # grid runs that diverged, per family and per family x optimizer (tables.grid_divergence)
+    grid_divergence_family: pd.DataFrame
+    grid_divergence_optimizer: pd.DataFrame
     seed_variance: pd.DataFrame
     histories: dict[str, list[dict]]
     device: str
@@ -44,25 +48,6 @@ class Analysis:
     speed: dict | None = None  # one interleaved across-models bench, where a results folder has speed.json
     # the same pairing as `comparison`, on the out-of-domain reviews both selected settings were evaluated on
     ood_comparison: dict | None = None
-
-
-def machines(runs: pd.DataFrame) -> pd.Series:
-    """Each run's machine kind (device with its CPU capability) where its record has it, else its
-    device: one CPU model name covers machines with and without native bf16, which time differently."""
-    devices = runs["machine"].fillna(runs["device"]) if "machine" in runs else runs["device"]
-    return devices.dropna()
-
-
-def describe_devices(devices: pd.Series) -> str:
-    """The machine of the runs, or each machine with its run count: a study resumed on another
-    machine mixes them, and its records' timings are then not comparable across runs."""
-    counts = devices.value_counts()
-    if counts.empty:
-        return "unknown device"
-    if len(counts) == 1:
-        return str(counts.index[0])
-    ordered = sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))
-    return f"{len(counts)} machines: " + "; ".join(f"{name} ({n} run{'s' if n != 1 else ''})" for name, n in ordered)
 
 
 def analyze(dirs: list[str | Path], resamples: int = 10_000, seed: int = 0) -> Analysis:
@@ -89,6 +74,8 @@ def analyze(dirs: list[str | Path], resamples: int = 10_000, seed: int = 0) -> A
         stability_family=tables.stability(runs, ["family"]),
         stability_optimizer=tables.stability(runs, ["family", "optimizer"]),
         stability_optimizer_lr=tables.stability(runs, ["family", "optimizer", "lr_scale"]),
+        grid_divergence_family=tables.grid_divergence(runs, ["family"]),
+        grid_divergence_optimizer=tables.grid_divergence(runs, ["family", "optimizer"]),
         seed_variance=tables.seed_variance(runs, board),
         histories=collect.histories(list(board["best_run"])) if not board.empty else {},
         device=describe_devices(devices), device_count=max(1, devices.nunique()),

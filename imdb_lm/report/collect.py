@@ -14,7 +14,9 @@ from pathlib import Path
 import pandas as pd
 
 from imdb_lm.errors import UserError
+from imdb_lm.models.pretrained import BUNDLED_NAMES
 from imdb_lm.report import cost, outcomes
+from imdb_lm.report.timing import outlier_reasons
 from imdb_lm.runs.records import EVALUATIONS_DIR, METRICS_FILE, read_metrics
 
 SPLITS = ("train", "val", "test")
@@ -101,6 +103,11 @@ def _row(record: dict) -> dict:
         "batch_size": hp.get("batch_size"), "max_length": hp.get("max_length"),
         "max_epochs": hp.get("max_epochs"), "scheduler": hp.get("scheduler"),
         "max_steps": step_budget((config.get("trainer") or {}).get("max_steps")),
+        # what the run did with its budget (report/design.py): optimizer steps, validations to choose from
+        "steps_run": steps_run(record.get("history")),
+        "val_check_interval": (config.get("trainer") or {}).get("val_check_interval"),
+        "validations": validations(record.get("history"), (config.get("trainer") or {}).get("val_check_interval"),
+                                   step_budget((config.get("trainer") or {}).get("max_steps")), record.get("status")),
         # the rest of the training policy (report/design.py states it from the records)
         "warmup_ratio": (config.get("scheduler") or {}).get("warmup_ratio"),
         "precision": hp.get("precision"), "gradient_clip_val": hp.get("gradient_clip_val"),
@@ -127,6 +134,10 @@ def _row(record: dict) -> dict:
         # the study's stage (grid / promoted / seed / curve / ablation) and fidelity, where recorded
         "stage": record.get("stage"), "train_reviews": train_reviews(record),
         "val_reviews": ((record.get("splits") or {}).get("val") or {}).get("count"),
+        # the share of reviews the length cut, per split, and in which tokens (report/design.py)
+        "tokens": tokens((config.get("data") or {}), (config.get("model") or {})),
+        **{f"truncated_{split}": (((record.get("data") or {}).get("truncated_share") or {}).get(split))
+           for split in SPLITS},
         **out_of_domain(record),
     }
 
@@ -134,6 +145,35 @@ def _row(record: dict) -> dict:
 def step_budget(max_steps) -> int | None:
     """A run's optimizer-step budget (trainer.max_steps), None when unset (-1: train by epochs)."""
     return int(max_steps) if max_steps is not None and int(max_steps) > 0 else None
+
+
+def steps_run(history) -> int | None:
+    """Optimizer steps the run took: the step of its last validation (each history entry records one)."""
+    steps = [h["step"] for h in history or [] if isinstance(h, dict) and h.get("step") is not None]
+    return int(max(steps)) if steps else None
+
+
+def validations(history, val_check_interval, max_steps: int | None, status) -> int | None:
+    """How many validations the best checkpoint was chosen among. The history keeps one entry per epoch,
+    so a step budget validated every `val_check_interval` steps (the ablation's) counts its intervals:
+    all of them for a completed run, those it reached otherwise."""
+    entries = [h for h in history or [] if isinstance(h, dict) and "val_acc" in h]
+    if isinstance(val_check_interval, int) and val_check_interval > 0 and max_steps:
+        reached = max_steps if status == "completed" else (steps_run(history) or 0)
+        return max(reached // val_check_interval, len(entries))
+    return len(entries) if history is not None else None
+
+
+def tokens(data: dict, model: dict) -> str | None:
+    """The tokens a length limit counts, as the report names them: data.tokenizer, and for a pretrained
+    tokenizer its checkpoint (the bundled one is MiniLM-L6's)."""
+    kind = data.get("tokenizer")
+    if kind is None:
+        return None
+    if kind != "pretrained":
+        return f"{kind} tokens"
+    name = data.get("pretrained") or model.get("pretrained")
+    return "MiniLM wordpieces" if name in BUNDLED_NAMES or name is None else f"{name} subwords"
 
 
 def epochs_given(max_epochs, epoch_seconds) -> int | None:
@@ -188,6 +228,7 @@ def runs_frame(records: list[dict]) -> pd.DataFrame:
     numeric = ["lr", "lr_scale", "val_acc", "ood_acc", "test_acc", "test_f1", "test_auroc", "test_loss", "fit_seconds",
                "epoch_seconds", "wall_seconds", "train_samples_per_s", "train_tokens_per_s", "test_samples_per_s", "latency_ms_p50", "latency_ms_p95"]
     frame[numeric] = frame[numeric].apply(pd.to_numeric, errors="coerce")
+    frame["timing_outlier"] = outlier_reasons(frame, SETTING)  # its timings are left out (report/timing.py)
     return frame.sort_values(["family", "model", "optimizer", "lr", "batch_size", "seed"],
                              na_position="last").reset_index(drop=True)
 

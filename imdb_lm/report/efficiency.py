@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from imdb_lm.report import fidelity, tables
+from imdb_lm.report import fidelity, tables, timing
 from imdb_lm.report.collect import SETTING
 
-COLUMNS = ["family", "model", "train_reviews", "seeds", "test_acc", "low", "high", "fit_seconds", "epochs"]
+COLUMNS = ["family", "model", "train_reviews", "seeds", "test_acc", "low", "high", "fit_seconds", "epochs", "machine"]
 
 
 def _interval(values: pd.Series) -> tuple[float, float, float]:
@@ -53,16 +53,17 @@ def curve_runs(frame: pd.DataFrame, best: dict[str, pd.Series]) -> pd.DataFrame:
 
 
 def curve_table(frame: pd.DataFrame, best: dict[str, pd.Series]) -> pd.DataFrame:
-    """One row per family and training-set size: mean test accuracy, its 95% interval over seeds, mean
-    training time. Empty unless some family has at least two sizes."""
+    """One row per family and training-set size: mean test accuracy, its 95% interval over seeds, the
+    median training time over seeds (timing outliers left out, report/timing.py) and the machines
+    the times come from. Empty unless some family has at least two sizes."""
     runs = curve_runs(frame, best)
     rows = []
     for (family, size), group in runs.dropna(subset=["train_reviews"]).groupby(["family", "train_reviews"]):
         mean, low, high = _interval(group["test_acc"])
         rows.append({"family": family, "model": ", ".join(sorted(group["model"].unique())),
                      "train_reviews": int(size), "seeds": int(group["seed"].nunique()), "test_acc": mean,
-                     "low": low, "high": high, "fit_seconds": float(group["fit_seconds"].mean()),
-                     "epochs": fidelity.epochs(group)})
+                     "low": low, "high": high, "fit_seconds": float(timing.timed(group)["fit_seconds"].median()),
+                     "epochs": fidelity.epochs(group), "machine": timing.describe_devices(timing.machines(group))})
     table = pd.DataFrame(rows, columns=COLUMNS)
     if table.empty or table.groupby("family")["train_reviews"].nunique().max() < 2:
         return pd.DataFrame(columns=COLUMNS)

@@ -115,7 +115,23 @@ def step_budget(frame: pd.DataFrame) -> str | None:
     budgets = (completed if not completed.empty else frame)
     if budgets["max_steps"].isna().any():
         return None
-    return f"{_span(budgets['max_steps'], 'optimizer step')} of {_span(budgets['batch_size'], 'review')}"
+    return (f"{_span(budgets['max_steps'], 'optimizer step')} of {_span(budgets['batch_size'], 'review')}"
+            + (f" ({budget_epochs(budgets)})" if "train_reviews" in budgets else ""))
+
+
+def epochs_of_budget(frame: pd.DataFrame) -> pd.Series:
+    """The passes over its training reviews a step budget makes: max_steps x batch / train reviews."""
+    return frame["max_steps"] * frame["batch_size"] / frame["train_reviews"]
+
+
+def budget_epochs(frame: pd.DataFrame) -> str:
+    """"0.96 epoch": a step budget in epochs (600 steps of 32 reviews on 20,005 reviews), two
+    significant digits: under one epoch, some training reviews were never seen."""
+    values = sorted({float(f"{v:.2g}") for v in epochs_of_budget(frame).dropna()})
+    if not values:
+        return "unknown epochs"
+    text = f"{values[0]:g}" if len(values) == 1 else f"{values[0]:g}-{values[-1]:g}"
+    return f"{text} epoch{'' if values == [1.0] or (len(values) == 1 and values[0] < 1) else 's'}"
 
 
 def describe(frame: pd.DataFrame) -> str:
@@ -133,8 +149,10 @@ SETTING_AT_ANY_FIDELITY = ["model", "family", "optimizer", "lr", "batch_size", "
 def rank_agreement(frame: pd.DataFrame) -> dict | None:
     """Does the low fidelity rank settings as the full one does? Each promoted setting's validation
     accuracy on the grid against its own at full fidelity (the same seed): Spearman's rho over all of
-    them, and per model whether the grid's best promoted setting is also the best at full fidelity.
-    None without promoted runs that have a grid counterpart."""
+    them (pooled: mostly the differences between models), the same after centring each model
+    (`within_model`), each model's own rho where it has 3 settings or more, and per model whether the
+    grid's best promoted setting is also the best at full fidelity. None without promoted runs that
+    have a grid counterpart."""
     if "stage" not in frame:
         return None
     done = frame[frame["status"] == "completed"]
@@ -145,10 +163,27 @@ def rank_agreement(frame: pd.DataFrame) -> dict | None:
     if len(paired) < 3:
         return None
     rho = stats.spearmanr(paired["grid_val"], paired["full_val"])
-    per_model = {}
+    per_model, model_rho = {}, {}
     for model, rows in paired.groupby("model"):
         if len(rows) > 1:
             per_model[model] = bool(rows["grid_val"].idxmax() == rows["full_val"].idxmax())
+        if len(rows) > 2 and rows["grid_val"].nunique() > 1 and rows["full_val"].nunique() > 1:
+            model_rho[model] = float(stats.spearmanr(rows["grid_val"], rows["full_val"]).statistic)
     return {"rho": float(rho.statistic), "p_value": float(rho.pvalue), "settings": len(paired),
             "models": len(per_model), "top_agrees": sum(per_model.values()), "per_model": per_model,
-            "pairs": paired}
+            "pairs": paired, **within_model(paired), "model_rho": model_rho}
+
+
+def within_model(paired: pd.DataFrame) -> dict:
+    """The rank agreement left once the differences between models are taken out: both fidelities'
+    validation accuracies centred on each model's mean, then Spearman's rho over all settings pooled.
+    A pooled rho across models mostly says that a better model is better at both fidelities; whether
+    the grid picks the right setting *within* a model is this one."""
+    models = paired.groupby("model")
+    centred = paired.assign(grid_val=paired["grid_val"] - models["grid_val"].transform("mean"),
+                            full_val=paired["full_val"] - models["full_val"].transform("mean"))
+    centred = centred[models["model"].transform("size") > 1]  # a lone setting has nothing to rank against
+    if len(centred) < 3:
+        return {"within_rho": None, "within_p": None}
+    rho = stats.spearmanr(centred["grid_val"], centred["full_val"])
+    return {"within_rho": float(rho.statistic), "within_p": float(rho.pvalue)}

@@ -10,7 +10,7 @@ import math
 
 import pandas as pd
 
-from imdb_lm.report import contrasts, fidelity, rules, speed
+from imdb_lm.report import budgets, contrasts, fidelity, rules, speed, tables, timing
 from imdb_lm.report.analysis import describe_devices, machines
 from imdb_lm.report.efficiency import gap_sentence
 
@@ -62,23 +62,25 @@ def comparison(analysis) -> list[str]:
     # the machines of the compared runs (a study resumed elsewhere made its other runs on others)
     compared = analysis.runs[analysis.runs["run_dir"].isin([*trf["run_dirs"], *rnn["run_dirs"]])]
     kinds = machines(compared)
-    where = (f"From the runs' own records, made on {describe_devices(kinds)} (timings mix machines)"
-             if kinds.nunique() > 1 else f"On this device ({describe_devices(kinds)})")
+    mixed = " (timings mix machines)" if kinds.nunique() > 1 else ""
+    left_out = int(compared["timing_outlier"].notna().sum()) if "timing_outlier" in compared else 0
+    where = (f"From the runs' own records ({timing.AGGREGATION}"
+             + (f"; {left_out} timing outlier{'s' if left_out != 1 else ''} left out" if left_out else "")
+             + f"), made on {describe_devices(kinds)}{mixed}:")
     sentences.append(
-        f"{where} the transformer is {latency:.1f}x slower per review "
-        f"({trf['latency_ms_p50']:.1f} ms vs {rnn['latency_ms_p50']:.1f} ms median single-review latency), "
-        f"{throughput:.1f}x slower in batched test throughput ({trf['test_samples_per_s']:.0f} vs "
-        f"{rnn['test_samples_per_s']:.0f} reviews/s), and took {train:.1f}x the training time "
+        f"{where} the transformer is {timing.ratio(latency)}x slower per review "
+        f"({trf['latency_ms_p50']:.1f} ms vs {rnn['latency_ms_p50']:.1f} ms single-review latency), "
+        f"{timing.ratio(throughput)}x slower in batched test throughput ({trf['test_samples_per_s']:.0f} vs "
+        f"{rnn['test_samples_per_s']:.0f} reviews/s), and took {timing.ratio(train)}x the training time "
         f"({trf['fit_seconds']:.0f} s vs {rnn['fit_seconds']:.0f} s); it has "
-        f"{_ratio(trf['params'], rnn['params']):.1f}x the parameters ({trf['params'] / 1e6:.1f}M vs "
+        f"{timing.ratio(_ratio(trf['params'], rnn['params']))}x the parameters ({trf['params'] / 1e6:.1f}M vs "
         f"{rnn['params'] / 1e6:.1f}M).")
     benched = speed.ratios(analysis.speed, trf["model"], rnn["model"])
     if benched:
-        sentences[-1] = sentences[-1].replace("On this device", "From the runs' own records, on this device")
         sentences.append(
             f"Measured in {speed.describe(analysis.speed)}: the transformer ({trf['model']}) takes "
-            f"{benched['time / token']:.2f}x the training time per token and {benched['latency']:.2f}x the "
-            f"single-review latency of {rnn['model']}.")
+            f"{timing.ratio(benched['time / token'])}x the training time per token and "
+            f"{timing.ratio(benched['latency'])}x the single-review latency of {rnn['model']}.")
     return sentences
 
 
@@ -101,7 +103,32 @@ def stability(analysis) -> list[str]:
     if worst["failed_share"] > 0:
         sentence += (f" The least stable optimizer was {worst['optimizer']} for {worst['family']} models "
                      f"({worst['failed_share'] * 100:.0f}% of its {int(worst['runs'])} runs failed).")
-    return [sentence, *note]
+    grid = grid_divergence(analysis)
+    return [sentence, *([grid] if grid and not fidelity.grid_only(full) else []), *note]
+
+
+def grid_divergence(analysis) -> str | None:
+    """Divergence on the grid, per family and optimizer: the promoted settings are the ones that trained
+    well there, so their 0% says nothing of how often a family's runs diverge across the grid."""
+    by_family, by_optimizer = analysis.grid_divergence_family, analysis.grid_divergence_optimizer
+    by_family = by_family[by_family["runs"] > 0]
+    if by_family.empty:
+        return None
+    parts = []
+    for _, row in by_family.iterrows():
+        label = tables.FAMILY_LABEL.get(row["family"], row["family"])
+        part = f"{int(row['diverged'])} of {int(row['runs'])} {label} grid runs diverged ({row['diverged_share'] * 100:.0f}%"
+        optimizers = by_optimizer[by_optimizer["family"] == row["family"]].sort_values(
+            ["diverged_share", "optimizer"], ascending=[False, True])
+        if row["diverged"] > 0:
+            part += "; " + ", ".join(f"{o['optimizer']} {int(o['diverged'])} of {int(o['runs'])}"
+                                     for _, o in optimizers.iterrows())
+        part += ")"
+        if row["unfinished"] > 0:
+            part += f" and {int(row['unfinished'])} did not finish"
+        parts.append(part)
+    return (f"On the grid ({analysis.fidelity.get('grid', '')}), where every setting ran and not only those that "
+            f"trained well: {' and '.join(parts)}.")
 
 
 def sensitivity(analysis) -> list[str]:
@@ -158,8 +185,16 @@ def rank_agreement(analysis) -> list[str]:
     sentence = (f"How well the grid's low fidelity ({analysis.fidelity.get('grid', '')}) ranks settings: over the "
                 f"{agreement['settings']} promoted settings, Spearman's rho between grid and full-fidelity validation "
                 f"accuracy is {agreement['rho']:+.2f} (p = {agreement['p_value']:.3g})")
+    if agreement.get("within_rho") is not None:
+        negative = sum(1 for v in agreement["model_rho"].values() if v < 0)
+        sentence += (f"; that pooled rho mostly reflects the differences between models: within a model (each "
+                     f"model's accuracies centred on its mean, then pooled) it is {agreement['within_rho']:+.2f} "
+                     f"(p = {agreement['within_p']:.2g})")
+        if agreement["model_rho"]:
+            sentence += (f", and negative for {negative} of the {len(agreement['model_rho'])} models with 3 or more "
+                         f"promoted settings")
     if agreement["models"]:
-        sentence += (f", and the grid's best promoted setting is also the best at full fidelity for "
+        sentence += (f"; the grid's best promoted setting is also the best at full fidelity for "
                      f"{agreement['top_agrees']} of {agreement['models']} models")
     return [sentence + "."]
 
@@ -274,6 +309,12 @@ def out_of_domain(analysis) -> list[str]:
             f"{_mcnemar_summary(comp['mcnemar'])}): {judged}."]
 
 
+def undertraining(analysis) -> list[str]:
+    """The ablation's budget against the study's full fidelity, after the claims that rest on it."""
+    sentence = budgets.undertraining_sentence(analysis.runs) if not analysis.contrasts.empty else None
+    return [sentence] if sentence else []
+
+
 def data_efficiency(analysis) -> list[str]:
     sentence = gap_sentence(analysis.efficiency)
     return [sentence] if sentence else []
@@ -283,7 +324,8 @@ def all_findings(analysis) -> dict[str, list[str]]:
     return {"Comparison": comparison(analysis), "Verdict": verdict(analysis),
             "Data efficiency": data_efficiency(analysis), "Out of domain": out_of_domain(analysis),
             "What makes the difference": contrasts.sentences(
-                analysis.contrasts, contrasts.budget(analysis.runs) if not analysis.contrasts.empty else None),
+                analysis.contrasts, contrasts.budget(analysis.runs) if not analysis.contrasts.empty else None)
+            + undertraining(analysis),
             "Interpretability": interpretability(analysis), "Stability": stability(analysis),
             "Sensitivity": sensitivity(analysis), "Seeds": seeds(analysis)}
 

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import matplotlib
+import matplotlib.text
 import matplotlib.ticker
 
 matplotlib.use("Agg")  # files only: works without a display, in tests and on clusters
@@ -13,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from imdb_lm.report import tables  # noqa: E402
+from imdb_lm.report import tables, timing  # noqa: E402
 
 FAMILY_COLORS = {"recurrent": "tab:blue", "transformer": "tab:red"}
 
@@ -95,33 +96,100 @@ def _pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.array(front, int)
 
 
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
+# candidate label offsets (points), nearest first: 8 directions at growing distances
+LABEL_OFFSETS = [(round(r * math.cos(math.radians(a))), round(r * math.sin(math.radians(a))))
+                 for r in (8, 18, 30, 44, 60) for a in (45, -45, 135, -135, 90, -90, 0, 180)]
+
+
+def _place_labels(fig, ax, points: list[tuple[float, float, str]], obstacles: np.ndarray, color: str = "black",
+                  placed: list | None = None) -> list:
+    """Annotate points, each at the first offset whose text covers no label placed before it, no
+    plotted point (`obstacles`: data coordinates, one row per point) and stays inside the axes: the
+    front's labels sit a few pixels from one another on a log axis."""
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    marks = ax.transData.transform(obstacles) if len(obstacles) else np.empty((0, 2))
+    placed = [] if placed is None else placed  # labels of an earlier call on the same axes
+    for x, y, text in points:
+        for dx, dy in LABEL_OFFSETS:
+            label = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=7, color=color,
+                                ha="left" if dx > 0 else "right" if dx < 0 else "center",
+                                va="bottom" if dy > 0 else "top" if dy < 0 else "center",
+                                arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.4", "shrinkA": 0,
+                                            "shrinkB": 3})
+            label.update_positions(renderer)  # where the offset puts the text (else computed at draw)
+            box = matplotlib.text.Text.get_window_extent(label, renderer)  # the text alone, not its leader line
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+            padded = box.padded(4)
+            covers = any(padded.contains(px, py) for px, py in marks)
+            if inside and not covers and not any(box.overlaps(other) for other in placed):
+                placed.append(box)
+                break
+            label.remove()
+    return placed
+
+
+def _write(fig, path: Path) -> Path:
+    """Save a figure whose labels were placed on its final layout (no tight_layout: it would move the
+    axes under them)."""
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def pareto_plot(frame: pd.DataFrame, path: Path, fidelity: str = "") -> Path | None:
-    """Test accuracy against training time and against single-review latency, every finished run."""
+    fig = pareto_figure(frame, fidelity)
+    return _write(fig, path) if fig is not None else None
+
+
+def pareto_figure(frame: pd.DataFrame, fidelity: str = ""):
+    """Test accuracy against training time and against single-review latency, every finished run but
+    the timing outliers (report/timing.py): one marker per model, its family's colour, and the models
+    on the Pareto front named beside it."""
     done = tables.finished(frame)
+    flagged = done["timing_outlier"].notna() if "timing_outlier" in done else pd.Series(False, index=done.index)
+    left_out, done = int(flagged.sum()), done[~flagged]
     if done.empty:
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, column, label in ((axes[0], "fit_seconds", "training time (s)"),
-                              (axes[1], "latency_ms_p50", "single-review latency, median (ms)")):
-        for family, rows in done.groupby("family"):
-            ax.scatter(rows[column], rows["test_acc"] * 100, s=22, alpha=0.7,
-                       color=FAMILY_COLORS.get(family), label=tables.FAMILY_LABEL.get(family, family))
+    models = sorted(done["model"].unique())
+    marker = {m: MARKERS[i % len(MARKERS)] for i, m in enumerate(models)}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    fig.subplots_adjust(left=0.07, right=0.84, bottom=0.13, top=0.85, wspace=0.25)
+    for ax, column, label in ((axes[0], "fit_seconds", "training time of the fit (s)"),
+                              (axes[1], "latency_ms_p50", "single-review latency, median over reviews (ms)")):
+        for model in models:
+            rows = done[done["model"] == model]
+            family = rows["family"].iloc[0]
+            ax.scatter(rows[column], rows["test_acc"] * 100, s=28, alpha=0.75, marker=marker[model],
+                       color=FAMILY_COLORS.get(family), edgecolors="white", linewidths=0.4,
+                       label=f"{model} ({tables.FAMILY_LABEL.get(family, family)})")
         x, y = done[column].to_numpy(float), done["test_acc"].to_numpy(float) * 100
         ok = np.isfinite(x) & np.isfinite(y)
         if ok.any():
             front = _pareto_front(x[ok], y[ok])
             ax.plot(x[ok][front], y[ok][front], "k--", lw=1, label="Pareto front")
             best = done[ok].iloc[front]
+            named, points = set(), []
             for (_, row), xv, yv in zip(best.iterrows(), x[ok][front], y[ok][front], strict=True):
-                ax.annotate(row["model"], (xv, yv), fontsize=7, xytext=(3, 3), textcoords="offset points")
+                if row["model"] not in named:  # one label per model: its seeds sit side by side
+                    named.add(row["model"])
+                    points.append((xv, yv, row["model"]))
+            ax.set_xscale("log")
+            _place_labels(fig, ax, points, np.column_stack([x[ok], y[ok]]))
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor labels overlap on short ranges
         ax.set_xlabel(label)
         ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle("Accuracy against cost (each point is one run)" + (f"\n{fidelity}" if fidelity else ""), fontsize=10)
-    return _save(fig, path)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center right", fontsize=8, frameon=False)
+    machines = timing.describe_devices(timing.machines(done))
+    fig.suptitle("Accuracy against cost (each point is one run)" + (f"\n{fidelity}" if fidelity else "")
+                 + f"\ntimes from the runs' records on {machines}"
+                 + (f"; {left_out} timing outlier{'s' if left_out != 1 else ''} left out" if left_out else ""),
+                 fontsize=9)
+    return fig
 
 
 def learning_curves(best_runs: dict[str, str], histories: dict[str, list[dict]], path: Path,
@@ -175,27 +243,65 @@ def stability_plot(by_optimizer_lr: pd.DataFrame, path: Path, fidelity: str = ""
     return _save(fig, path)
 
 
+def _number(text: str) -> float:
+    """The leading number of "20 epochs" / "1-5 epochs", for a numeric sort of such labels."""
+    head = str(text).split(" ")[0].split("-")[0].replace(",", "")
+    try:
+        return float(head)
+    except ValueError:
+        return math.inf
+
+
+def _short(n: float) -> str:
+    """A training-set size as a point label: 500, 2k, 20k."""
+    return f"{n / 1000:.0f}k" if n >= 1000 and round(n / 1000) * 1000 == round(n, -3) else f"{n:,.0f}"
+
+
 def efficiency_plot(table: pd.DataFrame, path: Path) -> Path | None:
-    """Test accuracy against training reviews and against training time (log x), a 95% band over seeds,
-    one line per family (report/efficiency.py)."""
+    fig = efficiency_figure(table)
+    return _write(fig, path) if fig is not None else None
+
+
+def efficiency_figure(table: pd.DataFrame):
+    """Test accuracy against training reviews (a 95% band over seeds) and against training time (the
+    same points, joined in order of N and labelled with it: time does not grow with N when small
+    subsets train more epochs, and a line joined in time order would zig-zag), one line per family
+    (report/efficiency.py)."""
     if table.empty:
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, column, label in ((axes[0], "train_reviews", "training reviews (N)"),
-                              (axes[1], "fit_seconds", "training time, mean over seeds (s)")):
-        for family, rows in table.groupby("family"):
-            rows = rows.sort_values(column)
-            name = f"{tables.FAMILY_LABEL.get(family, family)} ({', '.join(sorted(set(rows['model'])))})"
-            ax.plot(rows[column], rows["test_acc"] * 100, marker="o", color=FAMILY_COLORS.get(family), label=name)
-            ax.fill_between(rows[column], rows["low"] * 100, rows["high"] * 100, alpha=0.2,
-                            color=FAMILY_COLORS.get(family), linewidth=0)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.12, top=0.86, wspace=0.22)
+    for family, rows in table.groupby("family"):
+        rows = rows.sort_values("train_reviews")
+        color = FAMILY_COLORS.get(family)
+        name = f"{tables.FAMILY_LABEL.get(family, family)} ({', '.join(sorted(set(rows['model'])))})"
+        acc, low, high = rows["test_acc"] * 100, rows["low"] * 100, rows["high"] * 100
+        axes[0].plot(rows["train_reviews"], acc, marker="o", color=color, label=name)
+        axes[0].fill_between(rows["train_reviews"], low, high, alpha=0.2, color=color, linewidth=0)
+        timed = rows[rows["fit_seconds"].notna()]
+        axes[1].errorbar(timed["fit_seconds"], timed["test_acc"] * 100,
+                         yerr=[(timed["test_acc"] - timed["low"]) * 100, (timed["high"] - timed["test_acc"]) * 100],
+                         marker="o", color=color, label=name, capsize=3, linewidth=1.2)
+    for ax, label in ((axes[0], "training reviews (N)"),
+                      (axes[1], "training time of the fit, median over seeds (s)")):
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel(label)
-        ax.set_ylabel("test accuracy (%)")
+        ax.set_ylabel("test accuracy (%), mean over seeds")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="lower right")
+    timed = table[table["fit_seconds"].notna()]
+    obstacles, placed = np.column_stack([timed["fit_seconds"], timed["test_acc"] * 100]), []
+    for family, rows in timed.groupby("family"):  # each point named by its N, no label on a point or a label
+        placed = _place_labels(fig, axes[1], [(r["fit_seconds"], r["test_acc"] * 100, f"N={_short(r['train_reviews'])}")
+                                              for _, r in rows.iterrows()], obstacles, FAMILY_COLORS.get(family, "black"),
+                               placed)
     seeds = f"{table['seeds'].min()}-{table['seeds'].max()}" if table["seeds"].nunique() > 1 else str(table["seeds"].iloc[0])
+    epochs = sorted(set(table["epochs"]), key=_number)
+    numbers = ", ".join(e.split(" ")[0] for e in epochs)
+    machines = sorted(set(table["machine"].dropna())) if "machine" in table else []
+    source = f"times from the runs' records on {'; '.join(machines)}" if machines else "times from the runs' records"
     fig.suptitle(f"Data efficiency: the selected setting of each family on N training reviews "
-                 f"({', '.join(sorted(set(table['epochs'])))}; band: 95% interval over {seeds} seeds)", fontsize=10)
-    return _save(fig, path)
+                 f"(epochs {numbers}: small N trains more epochs)\n"
+                 f"95% interval over {seeds} seeds; {source}, timing outliers left out", fontsize=9)
+    return fig

@@ -29,6 +29,7 @@ from imdb_lm.report import (
     rules,
     speed,
     tables,
+    timing,
 )
 from imdb_lm.report.analysis import Analysis
 
@@ -130,7 +131,7 @@ def efficiency_table(frame: pd.DataFrame) -> pd.DataFrame:
                          "test acc %": (frame["test_acc"] * 100).round(1),
                          "95% CI over seeds": [f"{lo * 100:.1f} to {hi * 100:.1f}"
                                                for lo, hi in zip(frame["low"], frame["high"], strict=True)],
-                         "train time (s)": frame["fit_seconds"].round(0)})
+                         "train time (s, median)": [_num(v, "{:.0f}") for v in frame["fit_seconds"]]})
 
 
 def seed_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -226,9 +227,71 @@ def rank_agreement_blocks(analysis: Analysis) -> list[tuple[str, object]]:
             ("note", f"Each promoted setting's validation accuracy on the grid ({analysis.fidelity.get('grid', '')}) "
                      f"and at full fidelity ({analysis.fidelity.get('full', '')}), the same seed. Spearman's rho "
                      f"over the {agreement['settings']} settings: {agreement['rho']:+.2f} "
-                     f"(p = {agreement['p_value']:.3g}); the grid's best is the full-fidelity best for "
-                     f"{agreement['top_agrees']} of {agreement['models']} models."),
+                     f"(p = {agreement['p_value']:.3g}; pooled over models, so mostly the differences between them)"
+                     + (f"; within a model (each model's accuracies centred on its mean, then pooled): "
+                        f"{agreement['within_rho']:+.2f} (p = {agreement['within_p']:.2g})"
+                        if agreement.get("within_rho") is not None else "")
+                     + (f"; per model: {', '.join(f'{m} {v:+.2f}' for m, v in agreement['model_rho'].items())}"
+                        if agreement.get("model_rho") else "")
+                     + f"; the grid's best is the full-fidelity best for {agreement['top_agrees']} of "
+                     f"{agreement['models']} models."),
             ("table", table)]
+
+
+def _runs_of(analysis: Analysis, table: pd.DataFrame) -> pd.DataFrame:
+    """The runs behind a table of settings (their `run_dirs`)."""
+    dirs = [d for dirs in table["run_dirs"] for d in dirs] if "run_dirs" in table else []
+    return analysis.runs[analysis.runs["run_dir"].isin(dirs)]
+
+
+def efficiency_runs(analysis: Analysis) -> pd.DataFrame:
+    from imdb_lm.report.efficiency import curve_runs
+
+    return curve_runs(analysis.runs, analysis.best_family) if analysis.best_family else analysis.runs.iloc[:0]
+
+
+def _timings_source(analysis: Analysis, runs: pd.DataFrame) -> str:
+    """Where a table's timings come from and how they are aggregated, for its caption."""
+    kinds = timing.machines(runs)
+    mixed = "; they mix machines, so compare timings within one machine only" if kinds.nunique() > 1 else ""
+    return (f"from the runs' own records, {timing.AGGREGATION}, made on {timing.describe_devices(kinds)}{mixed}; "
+            + timing.outlier_note(runs))
+
+
+def timing_outlier_blocks(analysis: Analysis) -> list[tuple[str, object]]:
+    """The runs whose timings were left out, with why: a reader can check that nothing else was."""
+    table = timing.outliers(analysis.runs)
+    if table.empty:
+        return []
+    return [("h3", "Timing outliers"), ("table", table),
+            ("note", f"Runs whose fit time or latency exceeds {timing.OUTLIER_FACTOR:g}x the median of the other runs "
+                     "of their setting (other seeds): their accuracy counts everywhere, their timings nowhere "
+                     "(leaderboard, data efficiency, Pareto figure, ratios from the records). A shared machine's "
+                     "load, not the model, is the likely cause.")]
+
+
+def grid_divergence_table(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    out["diverged %"] = (out.pop("diverged_share") * 100).round(0)
+    if "unfinished" in out and not out["unfinished"].any():
+        out = out.drop(columns="unfinished")
+    if "family" in out:
+        out["family"] = [tables.FAMILY_LABEL.get(f, f) for f in out["family"]]
+    return out
+
+
+def grid_divergence_blocks(analysis: Analysis) -> list[tuple[str, object]]:
+    """Divergence on the grid beside the full-fidelity failure rates: promotion kept the settings that
+    trained well, so a 0% above says nothing of how often a family's runs diverge across settings."""
+    by_family = analysis.grid_divergence_family
+    if by_family.empty or by_family["runs"].sum() == 0 or fidelity.grid_only(analysis.fidelity.get("full", "")):
+        return []
+    return [("h3", "Divergence on the grid"),
+            ("note", f"Fidelity: {analysis.fidelity.get('grid', '')} (the grid: every setting, not only the promoted "
+                     "ones). Diverged: the stability callback stopped the run (a non-finite training loss, or "
+                     "validation accuracy at the majority-class rate for several validations in a row)."),
+            ("table", grid_divergence_table(by_family)),
+            ("table", grid_divergence_table(analysis.grid_divergence_optimizer))]
 
 
 def cost_blocks(runs: pd.DataFrame, benched: bool) -> list[tuple[str, object]]:
@@ -265,10 +328,13 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
     out += [("h2", "Leaderboard: best setting per model (mean ± std over seeds)"),
             ("table", leaderboard_table(analysis)),
             ("note", f"Fidelity: {full}. Every seed of each selected setting counts; ablation runs and curve points "
-                     "are never selected. Latency: one review at a time, median over a fixed sample of test reviews; "
-                     "throughput: batched test-set inference; train time: the whole fit including validation"
+                     "are never selected. Accuracies: mean ± std over seeds. Timings: "
+                     f"{_timings_source(analysis, _runs_of(analysis, analysis.leaderboard))}. Latency: one review at a "
+                     "time, median over a fixed sample of test reviews; throughput: batched test-set inference; "
+                     "train time: the whole fit including validation"
                      + ("; ood acc: out-of-domain accuracy, mean ± std over the seeds evaluated (their number in "
                         "brackets)." if "ood acc %" in leaderboard_table(analysis) else "."))]
+    out += timing_outlier_blocks(analysis)
     if analysis.comparison is not None:
         out += [("h2", "Seed-level comparison: selected transformer vs selected RNN on the same test reviews"),
                 ("table", comparison_table(analysis)),
@@ -286,7 +352,9 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
         out += [("h2", "Data efficiency: test accuracy against training reviews and training time"),
                 ("figure", figures.get("efficiency")), ("table", efficiency_table(analysis.efficiency)),
                 ("note", "Each family's selected setting, hyperparameters not re-tuned per size; the same val and "
-                         "test reviews at every size; interval: t-based 95% over seeds.")]
+                         "test reviews at every size; accuracy: mean over seeds, interval: t-based 95% over seeds; "
+                         f"train time: {_timings_source(analysis, efficiency_runs(analysis))}. Training time "
+                         "depends on the minimum-steps rule (small subsets train more epochs) as much as on N.")]
     if not analysis.contrasts.empty:
         absent = contrasts.missing(analysis.runs)
         out += [("h2", "What makes the difference: pretraining, architecture, size, the floor"),
@@ -329,11 +397,14 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
     out += hyperparameter_blocks(analysis, figures)
     out += [("h2", "Sensitivity to batch size"),
             ("note", f"Fidelity: {grid}. Per batch size, the optimizer and learning rate chosen on validation; "
-                     "its test accuracy, never a maximum over test."),
+                     "its test accuracy, never a maximum over test; s / epoch: "
+                     f"{_timings_source(analysis, fidelity.grid(runs))}."),
             ("figure", figures.get("batch_size")),
             ("table", selected_table(analysis.batch_size, "batch_size", "batch size")),
             ("h2", "Accuracy against training time and inference latency"),
-            ("note", f"Fidelity: {full}; each point one run of that pool."), ("figure", figures.get("pareto")),
+            ("note", f"Fidelity: {full}; each point one run of that pool, labelled with its model; times: "
+                     f"{_timings_source(analysis, fidelity.full(runs))}."),
+            ("figure", figures.get("pareto")),
             ("h2", "Learning curves of the best runs"),
             ("note", f"Fidelity: {full}; the best-validation seed of each selected setting."),
             ("figure", figures.get("learning_curves")),
@@ -346,6 +417,7 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
             ("figure", figures.get("stability")),
             ("table", stability_table(analysis.stability_family)),
             ("table", stability_table(analysis.stability_optimizer)),
+            *grid_divergence_blocks(analysis),
             ("h3", "Seed variance of the selected settings"),
             ("table", seed_table(analysis.seed_variance)),
             *rerun_blocks(analysis.seed_variance)]

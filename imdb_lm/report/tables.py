@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from imdb_lm.report import fidelity, outcomes, rules, statistics
+from imdb_lm.report import fidelity, outcomes, rules, statistics, timing
 from imdb_lm.report.collect import SETTING
 
 FAMILY_LABEL = {"recurrent": "RNN", "transformer": "transformer"}
@@ -35,8 +35,9 @@ def mark_failures(frame: pd.DataFrame, majority: float | None) -> pd.DataFrame:
 
 
 def settings(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per setting (all seeds pooled): mean/std of quality, medians of timings."""
-    done = finished(frame)
+    """One row per setting (all seeds pooled): mean/std of quality, medians of timings (a run flagged
+    as a timing outlier, report/timing.py, counts for quality but not for timings)."""
+    done = timing.timed(finished(frame))
     grouped = done.groupby(SETTING, dropna=False)
     out = grouped.agg(
         seeds=("seed", "nunique"), val_acc=("val_acc", "mean"),
@@ -158,6 +159,19 @@ def stability(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     out = frame.groupby(by).agg(runs=("judged", "sum"), pruned=("pruned", "sum"),
                                 failed=("failed", "sum")).reset_index()
     out["failed_share"] = out["failed"] / out["runs"].where(out["runs"] > 0)
+    return out
+
+
+def grid_divergence(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Grid runs that diverged (or failed to finish) per group: the instability the full-fidelity table
+    cannot show, since only settings that trained well on the grid were promoted. Pruned runs are
+    left out, as in `stability`."""
+    grid = fidelity.grid(frame)
+    grid = grid[grid["status"] != "pruned"]
+    out = grid.assign(diverged=grid["status"] == "diverged",
+                      unfinished=~grid["status"].isin(["completed", "diverged"])).groupby(by).agg(
+        runs=("status", "size"), diverged=("diverged", "sum"), unfinished=("unfinished", "sum")).reset_index()
+    out["diverged_share"] = out["diverged"] / out["runs"].where(out["runs"] > 0)
     return out
 
 
