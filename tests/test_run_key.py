@@ -98,6 +98,9 @@ RESULTS_CODE_DIGESTS = {
         "ec988826fd97e4dc": "the language-model task (imdb_lm/lm, tasks.py: the classifier's steps moved into "
                             "ClassifierTask unchanged) and the sweeper's policy v2 stages (which jobs run, not what "
                             "a job computes); tests/test_results_pin.py passes unchanged",
+        "8cdc4f43979074f0": "a budget that ends before its first validation is refused before training, a run "
+                            "that ends unvalidated is failed (configs that validate train as before), and the "
+                            "sweepers log failed jobs' errors; tests/test_results_pin.py passes unchanged",
     },
 }
 
