@@ -198,6 +198,20 @@ def test_the_comparison_names_its_timings_source_aggregation_and_machine(analysi
     assert "took 9.5x the training time (1000 s vs 105 s)" in said
 
 
+def test_every_table_with_timings_names_its_aggregation_and_machine(analysis, tmp_path):
+    """Before: the leaderboard took medians and the data-efficiency table means, and neither said so."""
+    import re
+
+    from imdb_lm.report import write_report
+    text = write_report(analysis, tmp_path / "report")["markdown"].read_text()
+    sections = re.split(r"(?m)^#{2,3} ", text)
+    timed = [s for s in sections if re.search(r"(?m)^\|.*(s / epoch|train time|latency ms)", s)]
+    assert len(timed) >= 3  # leaderboard, by optimizer, by batch size
+    for section in timed:
+        assert "median over seeds, made on cpu: constructed" in section, section.splitlines()[0]
+    assert "left out (1 run, listed under \"Timing outliers\")" in text and "### Timing outliers" in text
+
+
 def test_divergence_on_the_grid_is_reported_beside_the_promoted_settings_failures(analysis):
     """Before: only the full-fidelity pool's "0% failed", which promotion had already filtered."""
     from imdb_lm.report.findings import all_findings

@@ -393,7 +393,9 @@ def blocks(analysis: Analysis, figures: dict[str, Path | None]) -> list[tuple[st
                     ("table", _percent_frame(table, tables.failed_cells(analysis.runs, model)))]
     out += rank_agreement_blocks(analysis)
     out += [("h3", "By optimizer: the setting chosen on validation"),
-            ("table", selected_table(analysis.optimizer, "optimizer", "optimizer"))]
+            ("table", selected_table(analysis.optimizer, "optimizer", "optimizer")),
+            ("note", f"Fidelity: {grid}. Per optimizer, the learning rate and batch size chosen on validation; s / "
+                     f"epoch: {_timings_source(analysis, fidelity.grid(runs))}.")]
     out += hyperparameter_blocks(analysis, figures)
     out += [("h2", "Sensitivity to batch size"),
             ("note", f"Fidelity: {grid}. Per batch size, the optimizer and learning rate chosen on validation; "
