@@ -164,7 +164,9 @@ def _run(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> float | None:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         if interrupt.signum is not None:  # the signal came during the last validation
             raise RunInterrupted(interrupt.signum)
-        if timing.best_val.get("acc") is None and not (stability is not None and stability.diverged):
+        # no validation recorded a best value (the classifier's best "acc", the language model's best "loss")
+        validated = any(v is not None for k, v in timing.best_val.items() if k != "epoch")
+        if not validated and not (stability is not None and stability.diverged):
             # Ended without a validation for a reason only the fit could tell (trainer.max_time, no
             # training batches): nothing was chosen, so nothing is tested, and it is no completed run.
             reason = never_validated(trainer, cfg.trainer.get("max_time"))

@@ -64,10 +64,11 @@ def test_seeds_that_disagree_are_not_called_reliable(tmp_path):
     assert diff.low < 0 < diff.high and not diff.reliable
     text = write_report(analysis, tmp_path / "report")["markdown"].read_text()
     verdict = next(line for line in text.splitlines() if line.startswith("- Verdict: The accuracy difference"))
-    assert "not distinguishable from zero over 2 seeds of the transformer and 2 seeds of the RNN" in verdict
+    assert ("is not settled: neither a difference nor equivalence (2 seeds of the transformer and 2 seeds of the RNN"
+            in verdict)
     findings = text.split("## Findings", 1)[1].split("\n## ", 1)[0]
     assert "reliabl" not in findings
-    assert _row(text, "| transformer | gru | 2 | 2 |")[-1] == "no (covers zero)"
+    assert _row(text, "| transformer | gru | 2 | 2 |")[-1] == "not settled"
     assert "1 of 2 seed pairs favour the transformer, 1 the RNN" in text
 
 
@@ -204,7 +205,7 @@ def test_family_speed_ratios_come_from_the_bench_where_one_measured_both(tmp_pat
     assert ("the transformer (transformer) takes 8.0x the training time per token and 7.5x the single-review "
             "latency of gru.") in text
     verdict = next(line for line in text.splitlines() if line.startswith("- Verdict: Accuracy"))
-    assert "Inference time is the price: 7.5x per review. Where 15.0 ms per review fits" in verdict
+    assert "Inference time is the price: 7.5x per review. Where 15 ms per review fits" in verdict
 
 
 def test_a_new_seed_gets_a_prediction_interval_and_the_command_that_trains_it(tmp_path):

@@ -47,7 +47,11 @@ def test_the_study_has_every_stage_and_counts_committed_records_as_done():
     assert sweeper.params.model.split(",") == MODELS
     assert sweeper.promote.top_k >= 3
     assert set(sweeper.promote.overrides) == {"data.train_limit=null", "data.val_limit=null"}
-    assert len(sweeper.seeds) >= 2  # with the promoted seed: >= 3 seeds
+    assert len(sweeper.seeds) >= 4  # with the promoted seed: >= 5 seeds (seed-level tests need them)
+    # policy v2: each model's budget chosen on validation too, and edge rates at the promoted stage
+    assert sweeper.budget.key == "trainer.max_epochs" and sweeper.extend.promoted
+    assert {m: sweeper.budget.longer[m] for m in MODELS} == {**{m: 8 for m in MODELS if m != "transformer"},
+                                                            "transformer": 3}
     assert list(sweeper.curves.sizes) == [500, 1000, 2000, 5000, 10000, None]
     assert len(sweeper.curves.seeds) >= 3
     assert sorted(g for groups in sweeper.curves.families.values() for g in groups) == sorted(MODELS)
