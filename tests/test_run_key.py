@@ -101,6 +101,7 @@ RESULTS_CODE_DIGESTS = {
         "8cdc4f43979074f0": "a budget that ends before its first validation is refused before training, a run "
                             "that ends unvalidated is failed (configs that validate train as before), and the "
                             "sweepers log failed jobs' errors; tests/test_results_pin.py passes unchanged",
+        "1d020239bdf2ccf3": "the two edge rules of the seeded-grid sweeper share one helper (a refactor of which jobs run)",
     },
 }
 

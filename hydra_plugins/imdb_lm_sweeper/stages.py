@@ -85,6 +85,23 @@ def best_per_group(returns: Sequence[JobReturn], group_by: str) -> dict[str, Job
     return {group: rets[0] for group, rets in top_k_per_group(returns, group_by, 1).items()}
 
 
+def _beyond_edge(best: JobReturn, ran: set[float], key: str, below: Sequence[float],
+                 above: Sequence[float]) -> float | None:
+    """The next value of `below` (`above`) beyond the lowest (highest) value ran, where `best` sits there."""
+    value = override_value(best.overrides or [], key)
+    if value is None or len(ran) < 2:
+        return None
+    value = float(value)
+    lower, higher = [v for v in below if float(v) < min(ran)], [v for v in above if float(v) > max(ran)]
+    return (max(lower, key=float) if value == min(ran) and lower else
+            min(higher, key=float) if value == max(ran) and higher else None)
+
+
+def _values(returns: Iterable[JobReturn], group_by: str, group: str, key: str) -> set[float]:
+    return {float(v) for ret in returns if group_of(ret, group_by) == group
+            for v in [override_value(ret.overrides or [], key)] if v is not None}
+
+
 def edge_extensions(grid: Sequence[JobReturn], group_by: str, key: str, below: Sequence[float],
                     above: Sequence[float]) -> list[list[str]]:
     """Jobs that extend the grid where a group's best job sits at an edge of the swept axis `key`.
@@ -96,15 +113,7 @@ def edge_extensions(grid: Sequence[JobReturn], group_by: str, key: str, below: S
     """
     jobs = []
     for group, best in best_per_group(grid, group_by).items():
-        ran = {float(v) for ret in grid if group_of(ret, group_by) == group
-               for v in [override_value(ret.overrides or [], key)] if v is not None}
-        value = override_value(best.overrides or [], key)
-        if value is None or len(ran) < 2:
-            continue
-        value = float(value)
-        lower, higher = [v for v in below if float(v) < min(ran)], [v for v in above if float(v) > max(ran)]
-        nearest = (max(lower, key=float) if value == min(ran) and lower else
-                   min(higher, key=float) if value == max(ran) and higher else None)
+        nearest = _beyond_edge(best, _values(grid, group_by, group, key), key, below, above)
         if nearest is not None:
             jobs.append(with_overrides(best.overrides, [f"{key}={nearest}", f"{STAGE}=grid"]))
     return jobs
@@ -118,15 +127,7 @@ def promoted_edge_extensions(promoted: Sequence[JobReturn], earlier: Sequence[Jo
     promoted setting chosen at full fidelity can sit at an edge that rule never saw."""
     jobs = []
     for group, best in best_per_group(promoted, group_by).items():
-        ran = {float(v) for ret in [*earlier, *promoted] if group_of(ret, group_by) == group
-               for v in [override_value(ret.overrides or [], key)] if v is not None}
-        value = override_value(best.overrides or [], key)
-        if value is None or len(ran) < 2:
-            continue
-        value = float(value)
-        lower, higher = [v for v in below if float(v) < min(ran)], [v for v in above if float(v) > max(ran)]
-        nearest = (max(lower, key=float) if value == min(ran) and lower else
-                   min(higher, key=float) if value == max(ran) and higher else None)
+        nearest = _beyond_edge(best, _values([*earlier, *promoted], group_by, group, key), key, below, above)
         if nearest is not None:
             jobs.append(with_overrides(best.overrides, [f"{key}={nearest}", f"{STAGE}=promoted"]))
     return jobs
